@@ -1,0 +1,80 @@
+"""The OSC address space of the bridge, as one table.
+
+Everything that speaks OSC to or from `cdgmvae live` (the server's validation, `cdgmvae osc-spec`,
+the README table, the Max for Live device, the TouchOSC layout and their tests) reads this table.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+PREFIX = "/cdgmvae"
+EMOTIONS = ("happy", "tense", "sad", "calm")
+
+
+@dataclass(frozen=True)
+class OscMessage:
+    address: str
+    types: str                   # OSC type tags of the arguments: f float, i int, s string, "" none
+    meaning: str
+    low: Optional[float] = None  # inclusive range of a numeric argument
+    high: Optional[float] = None
+    choices: tuple = ()          # allowed values of a string argument
+    direction: str = "in"        # "in": controller -> bridge; "out": bridge -> controller (feedback)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+CONTROLS = (
+    OscMessage(f"{PREFIX}/valence", "f", "target valence: 0 negative .. 1 positive", 0.0, 1.0),
+    OscMessage(f"{PREFIX}/arousal", "f", "target arousal: 0 calm .. 1 energetic", 0.0, 1.0),
+    OscMessage(f"{PREFIX}/lambda", "f",
+               "transition amount: how far each new bar moves toward the target (1 = at once)", 0.0, 1.0),
+    OscMessage(f"{PREFIX}/emotion", "s", "set valence and arousal to a quadrant's corner",
+               choices=EMOTIONS),
+    OscMessage(f"{PREFIX}/temperature", "f", "sampling temperature (higher = more surprising)", 0.1, 2.0),
+    OscMessage(f"{PREFIX}/play", "i", "1 plays, 0 stops (all notes off)", 0, 1),
+    OscMessage(f"{PREFIX}/panic", "", "all notes off on every channel now"),
+    OscMessage(f"{PREFIX}/transfer", "i",
+               "1: continue from the last bars played on --midi-in, moved toward the target", 0, 1),
+    OscMessage(f"{PREFIX}/hello", "", "register the sender for feedback messages (replies to its port)"),
+)
+
+FEEDBACK = (
+    OscMessage(f"{PREFIX}/fb/bar", "i", "number of the bar now playing", 0, 2**31 - 1, direction="out"),
+    OscMessage(f"{PREFIX}/fb/tempo", "f", "tempo in BPM", 20.0, 999.0, direction="out"),
+    OscMessage(f"{PREFIX}/fb/emotion", "s", "quadrant nearest the current latents", choices=EMOTIONS,
+               direction="out"),
+    OscMessage(f"{PREFIX}/fb/valence", "f", "valence of the bar now playing", 0.0, 1.0, direction="out"),
+    OscMessage(f"{PREFIX}/fb/arousal", "f", "arousal of the bar now playing", 0.0, 1.0, direction="out"),
+    OscMessage(f"{PREFIX}/fb/lambda", "f", "transition amount in force", 0.0, 1.0, direction="out"),
+    OscMessage(f"{PREFIX}/fb/playing", "i", "1 while playing", 0, 1, direction="out"),
+    OscMessage(f"{PREFIX}/fb/missed", "i", "bars that missed their deadline so far", 0, 2**31 - 1,
+               direction="out"),
+)
+
+TABLE = CONTROLS + FEEDBACK
+BY_ADDRESS = {m.address: m for m in TABLE}
+
+# Valence and arousal of each quadrant's corner (DESIGN.md 3).
+EMOTION_VA = {"happy": (1.0, 1.0), "tense": (0.0, 1.0), "sad": (0.0, 0.0), "calm": (1.0, 0.0)}
+
+
+def nearest_emotion(valence: float, arousal: float) -> str:
+    high_v, high_a = valence >= 0.5, arousal >= 0.5
+    return {(True, True): "happy", (False, True): "tense", (False, False): "sad", (True, False): "calm"}[
+        (high_v, high_a)]
+
+
+def markdown_table() -> str:
+    rows = ["| address | args | range | direction | meaning |", "|---|---|---|---|---|"]
+    for m in TABLE:
+        if m.choices:
+            rng = " / ".join(m.choices)
+        elif m.low is not None:
+            rng = f"{m.low:g} .. {m.high:g}"
+        else:
+            rng = ""
+        rows.append(f"| `{m.address}` | {m.types or '-'} | {rng} | {m.direction} | {m.meaning} |")
+    return "\n".join(rows)

@@ -1,0 +1,5 @@
+import sys
+
+from cdgmvae.cli import main
+
+sys.exit(main())
