@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"cdgmvae {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"cdgmvae {args.command}: interrupted", file=sys.stderr)
         return 130

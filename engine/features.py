@@ -1,0 +1,66 @@
+"""Per-bar musical features (DESIGN.md 3): the rhythm 16-vector and the key among 24."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from engine import vocab as V
+from engine.notes import GridNote
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEY_NAMES = tuple(f"{n} major" for n in PITCH_NAMES) + tuple(f"{n} minor" for n in PITCH_NAMES)
+N_KEYS = 24
+
+# Krumhansl-Kessler key profiles, tonic first.
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+KEY_PROFILES = np.stack([np.roll(MAJOR_PROFILE, k) for k in range(12)] +
+                        [np.roll(MINOR_PROFILE, k) for k in range(12)])  # [24, 12]
+
+# Weights of the previous, current and next bar when smoothing the pitch-class profile.
+SMOOTHING = (0.5, 1.0, 0.5)
+
+
+def rhythm_vector(notes: Sequence[GridNote]) -> np.ndarray:
+    """Number of note onsets at each 16th of the bar (all tracks)."""
+    onsets = np.zeros(V.POSITIONS_PER_BAR, dtype=np.float32)
+    for note in notes:
+        onsets[note.position] += 1
+    return onsets
+
+
+def pitch_class_profile(notes: Sequence[GridNote]) -> np.ndarray:
+    """Duration-weighted pitch classes of the pitched tracks, counting only the part inside the bar."""
+    profile = np.zeros(12)
+    for note in notes:
+        if note.track != V.DRUMS:
+            profile[note.pitch % 12] += min(note.duration, V.POSITIONS_PER_BAR - note.position)
+    return profile
+
+
+def key_of_profile(profile: np.ndarray) -> int:
+    """The key whose Krumhansl-Schmuckler profile correlates best with a pitch-class profile."""
+    centred_keys = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
+    centred = profile - profile.mean()
+    scores = centred_keys @ centred / (np.linalg.norm(centred_keys, axis=1) * np.linalg.norm(centred))
+    return int(np.argmax(scores))
+
+
+def bar_keys(bars: Sequence[Sequence[GridNote]]) -> np.ndarray:
+    """Key per bar (0..11 major on C..B, 12..23 minor), from profiles smoothed with the neighbouring bars.
+    A bar with no pitched notes nearby takes the previous bar's key (C major at the start)."""
+    profiles = np.array([pitch_class_profile(b) for b in bars]).reshape(len(bars), 12)
+    padded = np.pad(profiles, ((1, 1), (0, 0)))
+    smoothed = sum(w * padded[i: i + len(bars)] for i, w in enumerate(SMOOTHING))
+    keys = np.zeros(len(bars), dtype=np.int64)
+    for i, profile in enumerate(smoothed):
+        flat = np.ptp(profile) == 0
+        keys[i] = (keys[i - 1] if i else 0) if flat else key_of_profile(profile)
+    return keys
+
+
+def piece_features(bars: Sequence[Sequence[GridNote]]) -> tuple[np.ndarray, np.ndarray]:
+    """(rhythm [n_bars, 16] float32, key [n_bars] int64)."""
+    rhythm = np.array([rhythm_vector(b) for b in bars], dtype=np.float32).reshape(len(bars), 16)
+    return rhythm, bar_keys(bars)

@@ -1,0 +1,251 @@
+"""Dataset preparation: MIDI sources -> token arrays, per-bar features, labels and a manifest.
+
+Output folder:
+    manifest.json           counts, skipped files with reasons, and one entry per piece
+    pieces/<id>.npz         tokens int16 [bars, L], rhythm float32 [bars, 16], key int64 [bars], meta (JSON)
+
+A piece's id is derived from its source, so a re-run finds the pieces already done and skips them.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from engine import codec
+from engine import vocab as V
+from engine.errors import UserError
+from engine.features import piece_features
+
+MANIFEST_VERSION = 1
+MIDI_SUFFIXES = {".mid", ".midi"}
+SPLIT_FILES = {"train": "train_clip.csv", "val": "val_clip.csv"}
+EMOPIA_NAME = re.compile(r"^Q([1-4])_")
+# (valence, arousal) of each EMOPIA quadrant
+QUADRANT_LABELS = {1: (1, 1), 2: (0, 1), 3: (0, 0), 4: (1, 0)}
+
+
+@dataclass
+class Job:
+    """One piece to prepare: where it comes from and what is known of it."""
+    id: str
+    source: str                      # a path, or "music21:<corpus path>"
+    valence: Optional[int] = None
+    arousal: Optional[int] = None
+    split: Optional[str] = None
+
+
+def piece_id(source: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).stem)[:60]
+    return f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
+
+
+def emopia_labels(name: str) -> tuple[Optional[int], Optional[int]]:
+    match = EMOPIA_NAME.match(name)
+    return QUADRANT_LABELS[int(match.group(1))] if match else (None, None)
+
+
+def read_labels_csv(path: Path) -> dict[str, tuple[int, int]]:
+    """A CSV with a header naming a file column (file, path, name or id) and valence and arousal columns,
+    as 0/1 or in [0, 1] (thresholded at 0.5). Keys are both the full path and the bare file name."""
+    if not path.is_file():
+        raise UserError(f"labels file {path} not found")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = {f.lower().strip(): f for f in reader.fieldnames or []}
+        file_col = next((fields[k] for k in ("file", "path", "name", "id", "filename") if k in fields), None)
+        if file_col is None or "valence" not in fields or "arousal" not in fields:
+            raise UserError(f"{path}: the header must name a file column (file, path or name) and "
+                            f"'valence' and 'arousal' columns; it has {reader.fieldnames}")
+        labels = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                valence, arousal = (float(row[fields[k]]) for k in ("valence", "arousal"))
+            except (TypeError, ValueError):
+                raise UserError(f"{path}:{line}: valence and arousal must be numbers") from None
+            value = (int(valence >= 0.5), int(arousal >= 0.5))
+            name = row[file_col].strip()
+            labels[name] = labels[Path(name).name] = labels[Path(name).stem] = value
+    return labels
+
+
+def read_split_files(folder: Path) -> dict[str, str]:
+    """EMOPIA-style split files beside the MIDI folder: file name -> "train" or "val"."""
+    split = {}
+    for name, filename in SPLIT_FILES.items():
+        path = folder / filename
+        if path.is_file():
+            with path.open(newline="") as handle:
+                for row in csv.reader(handle):
+                    for cell in row:
+                        if Path(cell).suffix.lower() in MIDI_SUFFIXES:
+                            split[Path(cell).name] = name
+    return split
+
+
+def midi_jobs(sources: Iterable[Path], labels: dict) -> Iterator[Job]:
+    for source in sources:
+        if not source.exists():
+            raise UserError(f"{source} does not exist")
+        files = [source] if source.is_file() else sorted(
+            p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+        split = read_split_files(source if source.is_dir() else source.parent)
+        for path in files:
+            valence, arousal = emopia_labels(path.name)
+            for key in (str(path), path.name, path.stem):
+                if key in labels:
+                    valence, arousal = labels[key]
+                    break
+            yield Job(piece_id(str(path.resolve())), str(path), valence, arousal, split.get(path.name))
+
+
+def music21_jobs(what: str, limit: Optional[int]) -> Iterator[Job]:
+    """Pieces of the music21 corpus that ships with the installed package (nothing is downloaded)."""
+    try:
+        from music21 import corpus
+    except ImportError:
+        raise UserError("--music21 needs the music21 package: pip install 'cdgmvae[music21]'") from None
+    paths = corpus.getComposer(what) or corpus.getWork(what)
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise UserError(f"the music21 corpus has no composer or work named {what!r}")
+    for path in sorted(str(p) for p in paths)[:limit]:
+        yield Job(piece_id(f"music21:{path}"), f"music21:{path}")
+
+
+def load_source(source: str):
+    """A PrettyMIDI from a file path or, for "music21:<path>", converted in memory by music21."""
+    if not source.startswith("music21:"):
+        return codec.load_midi(source)
+    import music21
+    import pretty_midi
+    score = music21.converter.parse(source[len("music21:"):])
+    midi_file = music21.midi.translate.streamToMidiFile(score)
+    return pretty_midi.PrettyMIDI(io.BytesIO(midi_file.writestr()))
+
+
+def prepare_one(args: tuple) -> dict:
+    """Worker: encode one piece and write its arrays. Returns its manifest entry or a skip record."""
+    job, out_dir, bar_len, min_bars = args
+    target = out_dir / "pieces" / f"{job.id}.npz"
+    if target.is_file():
+        try:
+            with np.load(target, allow_pickle=False) as done:
+                meta = json.loads(str(done["meta"]))
+            # labels and split come from this run, so a new labels CSV takes effect without re-encoding
+            return {**meta, "status": "done", "valence": job.valence, "arousal": job.arousal,
+                    "split": job.split}
+        except Exception:
+            pass  # a half-written or damaged file is prepared again
+    try:
+        midi = load_source(job.source)
+    except Exception as err:  # pretty_midi/mido raise many kinds of errors for a damaged file
+        return {"status": "skipped", "source": job.source, "reason": "unreadable",
+                "detail": f"{type(err).__name__}: {err}"[:200]}
+    try:
+        piece = codec.encode(midi, bar_len)
+    except ValueError:
+        return {"status": "skipped", "source": job.source, "reason": "empty", "detail": "no notes"}
+    if len(piece.bars) < min_bars:
+        return {"status": "skipped", "source": job.source, "reason": "too_short",
+                "detail": f"{len(piece.bars)} bars, fewer than {min_bars}"}
+    rhythm, key = piece_features(piece.notes)
+    entry = {"id": job.id, "source": job.source, "file": f"pieces/{job.id}.npz", "bars": len(piece.bars),
+             "valence": job.valence, "arousal": job.arousal, "split": job.split,
+             "report": piece.report.as_dict()}
+    write_piece(target, piece.token_array(bar_len), rhythm, key, entry)
+    return {"status": "new", **entry}
+
+
+def write_piece(target: Path, tokens, rhythm, key, entry: dict) -> None:
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("wb") as handle:
+        np.savez_compressed(handle, tokens=tokens, rhythm=rhythm, key=key, meta=np.array(json.dumps(entry)))
+    os.replace(partial, target)
+
+
+def prepare(sources: list[Path], out_dir: Path, labels_csv: Optional[Path] = None, workers: int = 1,
+            music21: Optional[str] = None, music21_limit: Optional[int] = None, bar_len: int = 128,
+            min_bars: int = 2, progress: bool = True) -> dict:
+    labels = read_labels_csv(labels_csv) if labels_csv else {}
+    jobs = list(midi_jobs(sources, labels))
+    if music21:
+        jobs += list(music21_jobs(music21, music21_limit))
+    if not jobs:
+        raise UserError("no MIDI files (.mid, .midi) found in " + ", ".join(map(str, sources)))
+    jobs = list({job.id: job for job in jobs}.values())  # a file named twice is prepared once
+    (out_dir / "pieces").mkdir(parents=True, exist_ok=True)
+
+    tasks = [(job, out_dir, bar_len, min_bars) for job in jobs]
+    bar = tqdm(total=len(tasks), desc="prepare", unit="piece", disable=not progress)
+    if workers > 1:
+        with Pool(workers) as pool:
+            results = []
+            for result in pool.imap_unordered(prepare_one, tasks, chunksize=4):
+                results.append(result)
+                bar.update()
+    else:
+        results = []
+        for task in tasks:
+            results.append(prepare_one(task))
+            bar.update()
+    bar.close()
+
+    manifest = build_manifest(results, bar_len)
+    partial = out_dir / "manifest.json.partial"
+    partial.write_text(json.dumps(manifest, indent=1))
+    os.replace(partial, out_dir / "manifest.json")
+    return manifest
+
+
+def build_manifest(results: list[dict], bar_len: int) -> dict:
+    pieces = sorted((r for r in results if r["status"] != "skipped"), key=lambda r: r["id"])
+    skipped = sorted((r for r in results if r["status"] == "skipped"), key=lambda r: r["source"])
+    totals = Counter()
+    for piece in pieces:
+        totals.update({k: int(v) for k, v in piece["report"].items()})
+    quadrants = Counter(quadrant_name(p["valence"], p["arousal"]) for p in pieces)
+    counts = {
+        "pieces_read": len(results),
+        "pieces_prepared": len(pieces),
+        "pieces_new": sum(r["status"] == "new" for r in results),
+        "pieces_already_done": sum(r["status"] == "done" for r in results),
+        "skipped": dict(Counter(r["reason"] for r in skipped)),
+        "bars": sum(p["bars"] for p in pieces),
+        "bars_cut": totals["bars_cut"],
+        "notes": totals["notes"],
+        "notes_cut": totals["notes_cut"],
+        "notes_shortened": totals["notes_shortened"],
+        "notes_overlap_shortened": totals["notes_overlap_shortened"],
+        "notes_duplicate_dropped": totals["notes_duplicate_dropped"],
+        "drum_notes": totals["drum_notes"],
+        "tempo_changes_moved": totals["tempo_changes_moved"],
+        "pieces_rebarred": totals["rebarred"],
+        "labelled": sum(p["valence"] is not None for p in pieces),
+        "unlabelled": sum(p["valence"] is None for p in pieces),
+        "quadrants": dict(sorted(quadrants.items())),
+        "splits": dict(Counter(str(p["split"]) for p in pieces)),
+    }
+    entries = [{k: p[k] for k in ("id", "source", "file", "bars", "valence", "arousal", "split")}
+               for p in pieces]
+    return {"version": MANIFEST_VERSION, "vocab_fingerprint": V.fingerprint(), "bar_len": bar_len,
+            "counts": counts, "skipped": [{k: s[k] for k in ("source", "reason", "detail")} for s in skipped],
+            "pieces": entries}
+
+
+def quadrant_name(valence: Optional[int], arousal: Optional[int]) -> str:
+    if valence is None or arousal is None:
+        return "unlabelled"
+    return {(1, 1): "Q1", (0, 1): "Q2", (0, 0): "Q3", (1, 0): "Q4"}[(valence, arousal)]
