@@ -149,6 +149,8 @@ def prepare_one(args: tuple) -> dict:
                     "split": job.split}
         except Exception:
             pass  # a half-written or damaged file is prepared again
+    if not job.source.startswith("music21:") and os.path.getsize(job.source) == 0:
+        return {"status": "skipped", "source": job.source, "reason": "empty", "detail": "0 bytes"}
     try:
         midi = load_source(job.source)
     except Exception as err:  # pretty_midi/mido raise many kinds of errors for a damaged file

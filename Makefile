@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs, runs the main job on the bundled default model
+#   make test   same venv, runs the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch first, pinned to the CPU build these machines carry on disk; an unpinned install pulls CUDA (GBs).
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: demo test venv max4live bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_PIN)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: venv
+	$(PY) -m cdgmvae demo --out out/demo
+
+test: venv
+	$(PY) -m pytest -q
+
+max4live: venv
+	$(PY) -m max4live.build
+
+bench: venv
+	$(PY) bench/prepare.py
+
+clean:
+	rm -rf out build *.egg-info .pytest_cache

@@ -1,0 +1,117 @@
+import glob
+from pathlib import Path
+
+import pretty_midi
+import pytest
+
+from engine import codec
+from engine import vocab as V
+from tests.midi_builders import write_midi
+
+EMOPIA = sorted(glob.glob(str(Path(__file__).parent.parent / "data/emopia/midis/*.mid")))
+
+
+def grid(piece: codec.EncodedPiece) -> list[tuple]:
+    return sorted((bar, *note) for bar, notes in enumerate(piece.notes) for note in notes)
+
+
+def five_track_spec():
+    # (start in 16ths, length in 16ths, pitch, velocity); programs: piano 0, guitar 25, bass 33, strings 48
+    return [
+        {"program": 0, "notes": [(0, 4, 60, 100), (4, 4, 64, 90), (8, 8, 67, 80), (17, 3, 72, 70)]},
+        {"program": 25, "notes": [(2, 2, 55, 64), (18, 6, 57, 50)]},
+        {"program": 33, "notes": [(0, 16, 36, 110), (16, 24, 38, 105)]},  # the second is longer than a bar
+        {"program": 48, "notes": [(0, 32, 48, 40)]},
+        {"drum": True, "notes": [(0, 1, 36, 127), (4, 1, 38, 120), (8, 1, 42, 60), (20, 1, 36, 127)]},
+    ]
+
+
+def expected_grid(spec) -> list[tuple]:
+    tracks = [V.DRUMS if t.get("drum") else codec.program_to_track(t.get("program", 0), False) for t in spec]
+    out = []
+    for track, t in zip(tracks, spec):
+        for start, length, pitch, velocity in t["notes"]:
+            out.append((start // 16, track, pitch, V.velocity_bin_value(V.velocity_to_bin(velocity)),
+                        start % 16, min(length, 16)))
+    return sorted(out)
+
+
+def test_program_families_map_to_lpd5_tracks():
+    assert codec.program_to_track(0, False) == V.PIANO
+    assert codec.program_to_track(26, False) == V.GUITAR
+    assert codec.program_to_track(33, False) == V.BASS
+    assert codec.program_to_track(48, False) == V.STRINGS
+    assert codec.program_to_track(0, True) == V.DRUMS
+
+
+def test_five_tracks_round_trip_on_the_grid(tmp_path):
+    spec = five_track_spec()
+    path = write_midi(tmp_path / "five.mid", spec)
+    piece = codec.encode(path)
+    assert grid(piece) == expected_grid(spec)
+    assert piece.report.notes_shortened == 2  # the 24-16th bass note and the two-bar strings note
+    assert piece.report.drum_notes == 4
+    back = codec.encode(codec.decode(piece.bars))
+    assert grid(back) == grid(piece)
+    assert back.bars == piece.bars
+    decoded = codec.decode(piece.bars)
+    drums = [i for i in decoded.instruments if i.is_drum]
+    assert len(drums) == 1 and sorted(n.pitch for n in drums[0].notes) == [36, 36, 38, 42]
+
+
+def test_tempo_change_at_a_bar_line_is_kept_and_inside_a_bar_moves(tmp_path):
+    spec = [{"program": 0, "notes": [(16 * i, 4, 60 + i, 80) for i in range(4)]}]
+    tempos = [(0, 120.0), (2 * 16 * 120, 90.0), (3 * 16 * 120 + 2 * 120, 150.0)]  # bar 2, and inside bar 3
+    piece = codec.encode(write_midi(tmp_path / "tempo.mid", spec, tempos))
+    bins = [V.TOKEN_VALUE[bar[1]] for bar in piece.bars]
+    assert bins[:3] == [V.tempo_to_bin(120), V.tempo_to_bin(120), V.tempo_to_bin(90)]
+    assert V.tempo_bin_bpm(bins[2]) == pytest.approx(90, rel=0.05)  # bins step by 2**(1/8)
+    assert piece.report.tempo_changes_moved == 1
+    assert grid(piece) == expected_grid(spec)
+    decoded = codec.decode(piece.bars)
+    # onsets in seconds follow the per-bar tempos: bars 0-1 at 120 BPM (2 s each), bar 2 at ~90 BPM
+    starts = sorted(n.start for n in decoded.instruments[0].notes)
+    assert starts[:3] == pytest.approx([0.0, 2.0, 4.0], abs=1e-3)
+    assert starts[3] == pytest.approx(4.0 + 4 * 60 / V.tempo_bin_bpm(bins[2]), abs=1e-3)
+    assert codec.encode(decoded).bars == piece.bars
+
+
+def test_other_time_signatures_are_rebarred_and_counted(tmp_path):
+    spec = [{"program": 0, "notes": [(0, 4, 60, 80), (12, 4, 62, 80), (24, 4, 64, 80)]}]
+    piece = codec.encode(write_midi(tmp_path / "waltz.mid", spec, time_signature=(3, 4)))
+    assert piece.report.rebarred
+    assert grid(piece) == expected_grid(spec)
+
+
+def test_long_bars_are_cut_at_L_and_counted(tmp_path):
+    notes = [(p % 16, 1, 30 + p, 80) for p in range(60)]  # 60 notes in one bar: ~200 tokens
+    piece = codec.encode(write_midi(tmp_path / "dense.mid", [{"program": 0, "notes": notes}]), bar_len=64)
+    assert len(piece.bars[0]) <= 64 and piece.bars[0][-1] == V.EOS
+    assert piece.report.bars_cut == 1
+    assert piece.report.notes_cut == 60 - len(piece.notes[0])
+    assert codec.bar_notes(piece.bars[0]) == piece.notes[0]
+
+
+def test_file_without_notes_raises(tmp_path):
+    with pytest.raises(ValueError):
+        codec.encode(write_midi(tmp_path / "empty.mid", [{"program": 0, "notes": []}]))
+
+
+def test_every_bundled_emopia_clip_round_trips():
+    assert len(EMOPIA) == 990
+    for path in EMOPIA:
+        original = pretty_midi.PrettyMIDI(path)
+        piece = codec.encode(original)
+        # every note is accounted for: kept, dropped as a duplicate onset, or cut from an over-long bar
+        kept = sum(len(n) for n in piece.notes)
+        assert kept + piece.report.notes_duplicate_dropped + piece.report.notes_cut == \
+            len(original.instruments[0].notes), path
+        # the kept notes are the original notes quantized to the grid
+        quantized = {(round(original.time_to_tick(n.start) / (original.resolution / 4)), n.pitch,
+                      V.velocity_bin_value(V.velocity_to_bin(n.velocity))) for n in original.instruments[0].notes}
+        first = piece.report.leading_bars_dropped * 16
+        for bar, notes in enumerate(piece.notes):
+            for note in notes:
+                assert (first + bar * 16 + note.position, note.pitch, note.velocity) in quantized, path
+        back = codec.encode(codec.decode(piece.bars))
+        assert grid(back) == grid(piece), path
