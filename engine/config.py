@@ -1,0 +1,51 @@
+"""One config dataclass for the CDGMVAE model, with the paper's size and a small CPU preset."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from engine.errors import UserError
+from engine.vocab import VOCAB_SIZE
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = VOCAB_SIZE
+    n_layers: int = 2         # global decoder layers
+    n_enc_layers: int = 2     # layers of each encoder (E_r, E_k)
+    n_heads: int = 4
+    d_model: int = 128
+    d_ff: int = 512
+    d_latent: int = 32        # l: size of z_r and of z_k
+    n_bars: int = 8           # T: bars per training segment
+    bar_len: int = 128        # L: tokens per bar (Bar ... EOS, PAD after)
+    dropout: float = 0.1
+    n_components: int = 2     # K: low / high per factor
+    init_std_log: float = -2.0  # the paper initialises the prior std to e^-2
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise UserError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"unknown model config keys {unknown}; was this written by a newer cdgmvae?")
+        return cls(**data)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(n_layers=12, n_enc_layers=12, n_heads=8, d_model=512, d_ff=2048, d_latent=128,
+                         n_bars=20, bar_len=128),
+    "small": ModelConfig(),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    if name not in PRESETS:
+        raise UserError(f"unknown config {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

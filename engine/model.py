@@ -1,0 +1,220 @@
+"""CDGMVAE (Ning, Han, Pan 2024): two Transformer-XL encoders give per-bar latents z_r (rhythm, arousal)
+and z_k (key, valence); a Gaussian mixture per factor is the prior and, through VaDE's Eq 6, the emotion
+classifier; a Transformer-XL decoder generates each bar from z = concat(z_r, z_k) injected into every
+layer. See DESIGN.md section 4.
+
+Shapes: B segments, T bars, L tokens per bar, l = d_latent, K = 2 components (0 = low, 1 = high).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.config import ModelConfig
+from engine.transformer_xl import TransformerXL
+from engine.vocab import PAD
+
+N_RHYTHM = 16  # onsets per 16th position
+N_KEYS = 24    # 12 major, 12 minor
+
+
+@dataclass
+class Latents:
+    mu_r: Tensor     # [B, T, l]
+    sigma_r: Tensor
+    mu_k: Tensor
+    sigma_k: Tensor
+
+
+@dataclass
+class BarMemory:
+    """A bar's per-layer decoder inputs [B, n, d] and which of its n positions are real tokens [B, n]."""
+    states: list[Tensor]
+    mask: Tensor
+
+
+@dataclass
+class ModelOutput:
+    logits: Tensor          # [B, T, L-1, V], predicting tokens[:, :, 1:]
+    latents: Latents
+    z_r: Tensor             # [B, T, l]
+    z_k: Tensor
+    log_q_arousal: Tensor   # [B, K]
+    log_q_valence: Tensor   # [B, K]
+    rhythm_pred: Tensor     # [B, T, 16]  D_r(z_r)
+    key_logits: Tensor      # [B, T, 24]  D_k(z_k)
+    rhythm_pred_adv: Tensor  # D_r(GRL(z_k))
+    key_logits_adv: Tensor   # D_k(GRL(z_r))
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def grad_reverse(x: Tensor) -> Tensor:
+    """Identity forward, negated gradient backward."""
+    return _GradReverse.apply(x)
+
+
+class GaussianMixturePrior(nn.Module):
+    """K diagonal Gaussians in R^l with learnable means (Xavier init) and log-variances."""
+
+    def __init__(self, n_components: int, d_latent: int, init_std_log: float):
+        super().__init__()
+        self.means = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_components, d_latent)))
+        self.log_vars = nn.Parameter(torch.full((n_components, d_latent), 2.0 * init_std_log))
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """z [..., l] -> log N(z; mu_c, var_c) summed over l, [..., K]."""
+        diff = z.unsqueeze(-2) - self.means
+        per_dim = -0.5 * (math.log(2 * math.pi) + self.log_vars + diff.pow(2) * torch.exp(-self.log_vars))
+        return per_dim.sum(-1)
+
+    def mean_distance(self) -> Tensor:
+        """Euclidean distance between the two components' means (mode collapse -> 0)."""
+        return (self.means[1] - self.means[0]).norm()
+
+
+class Encoder(nn.Module):
+    """E_r or E_k: Transformer-XL over each bar (memory: previous bar), mean-pooled to mu, sigma."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.xl = TransformerXL(cfg.n_enc_layers, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.bar_len)
+        self.to_mu = nn.Linear(cfg.d_model, cfg.d_latent)
+        self.to_sigma = nn.Linear(cfg.d_model, cfg.d_latent)
+
+    def forward(self, emb: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """emb [B, T, L, d], tokens [B, T, L] -> mu, sigma [B, T, l]."""
+        pooled, memory, memory_mask = [], None, None
+        for t in range(tokens.shape[1]):
+            valid = tokens[:, t] != PAD
+            out, memory = self.xl(emb[:, t], memory, memory_mask, key_mask=valid)
+            memory_mask = valid
+            weights = valid.unsqueeze(-1).to(out.dtype)
+            pooled.append((out * weights).sum(1) / weights.sum(1).clamp(min=1.0))
+        h = torch.stack(pooled, dim=1)
+        return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-5
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
+
+
+class CDGMVAE(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, l = cfg.d_model, cfg.d_latent
+        self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+        self.emb_drop = nn.Dropout(cfg.dropout)
+        self.enc_r = Encoder(cfg)
+        self.enc_k = Encoder(cfg)
+        self.prior_r = GaussianMixturePrior(cfg.n_components, l, cfg.init_std_log)  # arousal, on z_r
+        self.prior_k = GaussianMixturePrior(cfg.n_components, l, cfg.init_std_log)  # valence, on z_k
+        self.z_proj = nn.Linear(2 * l, d)
+        self.decoder = TransformerXL(cfg.n_layers, d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.bar_len)
+        self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+        self.rhythm_decoder = _mlp(l, d, N_RHYTHM)  # D_r
+        self.key_decoder = _mlp(l, d, N_KEYS)       # D_k
+        self._init_weights()
+
+    def _init_weights(self):
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+
+    # --- encoder side -------------------------------------------------------------------------------
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.emb_drop(self.tok_emb(tokens))
+
+    def encode(self, tokens: Tensor) -> Latents:
+        """tokens [B, T, L] (any T) -> per-bar posterior parameters q(z_r|x), q(z_k|x)."""
+        emb = self.embed(tokens)
+        mu_r, sigma_r = self.enc_r(emb, tokens)
+        mu_k, sigma_k = self.enc_k(emb, tokens)
+        return Latents(mu_r, sigma_r, mu_k, sigma_k)
+
+    def sample(self, latents: Latents) -> tuple[Tensor, Tensor]:
+        """z = mu + sigma * eps while training (Eq 21); z = mu in eval mode."""
+        if not self.training:
+            return latents.mu_r, latents.mu_k
+        return (latents.mu_r + latents.sigma_r * torch.randn_like(latents.sigma_r),
+                latents.mu_k + latents.sigma_k * torch.randn_like(latents.sigma_k))
+
+    def posterior(self, z_r: Tensor, z_k: Tensor, bar_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """log q(y|x) for arousal (from z_r) and valence (from z_k), [B, K] each (VaDE Eq 6, per segment:
+        mean over real bars of log N(z; mu_c, var_c), plus log p(c), normalised by log_softmax)."""
+        return self._log_q(self.prior_r, z_r, bar_mask), self._log_q(self.prior_k, z_k, bar_mask)
+
+    def _log_q(self, prior: GaussianMixturePrior, z: Tensor, bar_mask: Tensor) -> Tensor:
+        weights = bar_mask.unsqueeze(-1).to(z.dtype)
+        mean_log_p = (prior.log_prob(z) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        log_prior = -math.log(prior.means.shape[0])  # p(y) uniform
+        return F.log_softmax(mean_log_p + log_prior, dim=-1)
+
+    @torch.no_grad()
+    def infer_emotion(self, tokens: Tensor, bar_mask: Tensor, n_samples: int = 0) -> tuple[Tensor, Tensor]:
+        """log q(y|x) for arousal and valence, [B, K] each. n_samples = 0 uses z = mu; otherwise the
+        probabilities are averaged over n_samples draws of z (Monte Carlo) and returned as logs."""
+        latents = self.encode(tokens)
+        if n_samples <= 0:
+            return self.posterior(latents.mu_r, latents.mu_k, bar_mask)
+        draws = []
+        for _ in range(n_samples):
+            z_r = latents.mu_r + latents.sigma_r * torch.randn_like(latents.sigma_r)
+            z_k = latents.mu_k + latents.sigma_k * torch.randn_like(latents.sigma_k)
+            draws.append(torch.stack(self.posterior(z_r, z_k, bar_mask)))
+        log_q = torch.logsumexp(torch.stack(draws), dim=0) - math.log(n_samples)
+        return log_q[0], log_q[1]
+
+    # --- decoder side -------------------------------------------------------------------------------
+    def z_injection(self, z_r: Tensor, z_k: Tensor) -> Tensor:
+        """[..., l] x2 -> [..., d]: added to every decoder layer's input for every token of the bar."""
+        return self.z_proj(torch.cat([z_r, z_k], dim=-1))
+
+    def decode_bar(self, tokens: Tensor, z_r: Tensor, z_k: Tensor,
+                   memory: BarMemory | None = None) -> tuple[Tensor, BarMemory]:
+        """One bar, teacher-forced: tokens [B, n] (starting with Bar), z_r, z_k [B, l], memory from the
+        previous bar (None for the first). Returns logits [B, n, V] (logits[:, i] predicts token i+1) and
+        this bar's memory for the next bar."""
+        x = self.embed(tokens)
+        inject = self.z_injection(z_r, z_k).unsqueeze(1)
+        out, states = self.decoder(x, memory.states if memory else None, memory.mask if memory else None,
+                                   causal=True, inject=inject)
+        return self.head(out), BarMemory(states, tokens != PAD)
+
+    def decode(self, tokens: Tensor, z_r: Tensor, z_k: Tensor) -> Tensor:
+        """tokens [B, T, L] -> logits [B, T, L-1, V] predicting tokens[:, :, 1:] bar by bar."""
+        logits, memory = [], None
+        for t in range(tokens.shape[1]):
+            bar_logits, memory = self.decode_bar(tokens[:, t, :-1], z_r[:, t], z_k[:, t], memory)
+            logits.append(bar_logits)
+        return torch.stack(logits, dim=1)
+
+    def forward(self, tokens: Tensor, bar_mask: Tensor) -> ModelOutput:
+        """tokens [B, T, L] long, bar_mask [B, T] bool (False for filler bars of short pieces)."""
+        latents = self.encode(tokens)
+        z_r, z_k = self.sample(latents)
+        log_q_arousal, log_q_valence = self.posterior(z_r, z_k, bar_mask)
+        return ModelOutput(
+            logits=self.decode(tokens, z_r, z_k),
+            latents=latents, z_r=z_r, z_k=z_k,
+            log_q_arousal=log_q_arousal, log_q_valence=log_q_valence,
+            rhythm_pred=self.rhythm_decoder(z_r), key_logits=self.key_decoder(z_k),
+            rhythm_pred_adv=self.rhythm_decoder(grad_reverse(z_k)),
+            key_logits_adv=self.key_decoder(grad_reverse(z_r)),
+        )

@@ -1,0 +1,147 @@
+"""Transformer-XL blocks: relative positional attention and per-bar segment memory.
+
+Positions are counted inside a bar: the current bar's tokens sit at 0..n-1 and the memory (the previous
+bar's states, M of them) at -M..-1. Attention between a query at position i and a key at position j uses
+the relative distance i - j (Dai et al. 2019):
+
+    score(i, j) = (q_i + u) . k_j  +  (q_i + v) . W_r R(i - j)
+
+with R a sinusoidal table and u, v the learned biases (r_w_bias, r_r_bias). Instead of the "rel-shift"
+reshaping trick we gather the positional term by distance index: the same numbers, and it works
+unchanged for one query at a time (the incremental decoder of the engine).
+
+Memory is each layer's *input* for the previous bar, detached (gradient stopped). A layer turns memory
+into keys/values with `Block.memory_kv`, so an incremental decoder projects it once per bar.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+KV = tuple[Tensor, Tensor]  # keys, values: [B, H, N, d_head] each
+
+
+def sinusoid_table(distances: Tensor, d_model: int) -> Tensor:
+    """[N] distances -> [N, d_model] sinusoidal embeddings (sin half, cos half)."""
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d_model, 2, dtype=torch.float32) / d_model))
+    angles = distances.float()[:, None] * inv_freq[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class RelativeAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model, bias=False)
+        self.kv_proj = nn.Linear(d_model, 2 * d_model, bias=False)
+        self.r_proj = nn.Linear(d_model, d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.r_w_bias = nn.Parameter(torch.zeros(n_heads, self.d_head))
+        self.r_r_bias = nn.Parameter(torch.zeros(n_heads, self.d_head))
+
+    def _heads(self, x: Tensor) -> Tensor:  # [B, N, d] -> [B, H, N, d_head]
+        return x.view(*x.shape[:-1], self.n_heads, self.d_head).transpose(-2, -3)
+
+    def project_kv(self, h: Tensor) -> KV:
+        """Keys and values of already layer-normed states h [B, N, d]."""
+        k, v = self.kv_proj(h).chunk(2, dim=-1)
+        return self._heads(k), self._heads(v)
+
+    def rel_keys(self, rel_emb: Tensor) -> Tensor:
+        """[N_dist, d] table -> [H, N_dist, d_head]. Independent of the input: cacheable at inference."""
+        return self.r_proj(rel_emb).view(-1, self.n_heads, self.d_head).transpose(0, 1)
+
+    def forward(self, h: Tensor, k: Tensor, v: Tensor, rel_k: Tensor, rel_idx: Tensor, allowed: Tensor) -> Tensor:
+        """h [B, Lq, d] (normed queries); k, v [B, H, Lk, dh]; rel_idx [Lq, Lk] index into rel_k's distances;
+        allowed [B or 1, Lq, Lk] bool. Returns [B, Lq, d]."""
+        q = self._heads(self.q_proj(h))
+        scale = 1.0 / math.sqrt(self.d_head)
+        position = (q + self.r_r_bias[:, None]) @ rel_k.transpose(-1, -2)  # [B, H, Lq, N_dist]
+        position = position.gather(-1, rel_idx.expand(*position.shape[:-1], rel_idx.shape[-1]))
+        # A finite fill keeps rows with no allowed key (all-PAD filler bars) finite; nothing reads them.
+        bias = (position * scale).masked_fill(~allowed[:, None], torch.finfo(position.dtype).min)
+        # SDPA adds `bias` to the scaled content term (q + u) . k
+        out = F.scaled_dot_product_attention(q + self.r_w_bias[:, None], k, v, attn_mask=bias)
+        out = out.transpose(1, 2).reshape(h.shape)
+        return self.out_proj(out)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer-XL layer."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = RelativeAttention(d_model, n_heads)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout))
+        self.dropout = nn.Dropout(dropout)
+
+    def memory_kv(self, memory: Tensor) -> KV:
+        """Keys/values of this layer's memory [B, M, d] (the layer's inputs for the previous bar)."""
+        return self.attn.project_kv(self.ln1(memory))
+
+    def forward(self, x: Tensor, past_kv: KV | None, rel_emb: Tensor, rel_idx: Tensor, allowed: Tensor,
+                rel_k: Tensor | None = None) -> tuple[Tensor, KV]:
+        """x [B, n, d]: this layer's input for n new tokens. past_kv: keys/values before them (memory, and
+        for incremental decoding the bar's cache). Returns the layer output and the new tokens' (k, v)."""
+        h = self.ln1(x)
+        new_kv = self.attn.project_kv(h)
+        k, v = new_kv if past_kv is None else (torch.cat([past_kv[0], new_kv[0]], 2), torch.cat([past_kv[1], new_kv[1]], 2))
+        if rel_k is None:
+            rel_k = self.attn.rel_keys(rel_emb)
+        x = x + self.dropout(self.attn(h, k, v, rel_k, rel_idx, allowed))
+        x = x + self.mlp(self.ln2(x))
+        return x, new_kv
+
+
+class TransformerXL(nn.Module):
+    """A stack of Blocks over one bar at a time, with the previous bar's per-layer inputs as memory."""
+
+    def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int, dropout: float, bar_len: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        # Distances from -(L-1) (bidirectional encoder) to 2L-1 (last token back to the first memory slot).
+        self.min_distance = -(bar_len - 1)
+        distances = torch.arange(self.min_distance, 2 * bar_len)
+        self.register_buffer("rel_emb", sinusoid_table(distances, d_model), persistent=False)
+
+    def rel_index(self, q_pos: Tensor, k_pos: Tensor) -> Tensor:
+        """Index of distance q - k into rel_emb, [Lq, Lk]. Out-of-range distances only occur where masked."""
+        return (q_pos[:, None] - k_pos[None, :] - self.min_distance).clamp(0, self.rel_emb.shape[0] - 1)
+
+    def forward(self, x: Tensor, memory: list[Tensor] | None = None, memory_mask: Tensor | None = None,
+                key_mask: Tensor | None = None, causal: bool = False,
+                inject: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+        """x [B, n, d] one bar; memory: per-layer [B, M, d] with memory_mask [B, M] (True = real token);
+        key_mask [B, n] (True = real token; None = all); inject [B, 1 or n, d] is added to every layer's
+        input. Returns (normed output [B, n, d], per-layer inputs for use as the next bar's memory)."""
+        B, n = x.shape[:2]
+        M = 0 if memory is None else memory[0].shape[1]
+        q_pos = torch.arange(n, device=x.device)
+        k_pos = torch.arange(-M, n, device=x.device)
+        masks = []
+        if memory is not None:
+            masks.append(memory_mask if memory_mask is not None else torch.ones(B, M, dtype=torch.bool, device=x.device))
+        masks.append(key_mask if key_mask is not None else torch.ones(B, n, dtype=torch.bool, device=x.device))
+        allowed = torch.cat(masks, dim=1)[:, None, :]  # [B, 1, M + n]
+        if causal:
+            allowed = allowed & (q_pos[:, None] >= k_pos[None, :])
+        return self.run(x, memory, self.rel_index(q_pos, k_pos), allowed, inject)
+
+    def run(self, x: Tensor, memory: list[Tensor] | None, rel_idx: Tensor, allowed: Tensor,
+            inject: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+        """The layers with an explicit layout (rel_idx, allowed) over keys = memory followed by x."""
+        inputs = []
+        for i, block in enumerate(self.blocks):
+            if inject is not None:
+                x = x + inject
+            inputs.append(x.detach())
+            past_kv = block.memory_kv(memory[i]) if memory is not None else None
+            x, _ = block(x, past_kv, self.rel_emb, rel_idx, allowed)
+        return self.ln_f(x), inputs
