@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import queue
+import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +225,107 @@ def test_rebuilding_gives_the_same_bytes(tmp_path):
     assert (tmp_path / "a" / AMXD.name).read_bytes() == AMXD.read_bytes()
     assert (tmp_path / "b" / AMXD.name).read_bytes() == AMXD.read_bytes()
     assert build.main(["--check"]) == 0
+
+
+# --- End to end: the device's messages, sent with oscsend, steer a running `cdgmvae live` ---
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OscDump:
+    """`oscdump` on a port; a thread collects (bar, address, value), bar being the last fb/bar seen."""
+
+    def __init__(self, port: int):
+        self.proc = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, text=True)
+        self.seen: list[tuple[int, str, str]] = []
+        self.bar = -1
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        for line in self.proc.stdout:  # "<timetag> <address> <types> <value>"
+            words = line.split(maxsplit=3)
+            if len(words) == 4:
+                address, value = words[1], words[3].strip().strip('"')
+                if address.endswith("/fb/bar"):
+                    self.bar = int(value)
+                self.seen.append((self.bar, address, value))
+
+    def wait(self, name: str, value: str, timeout: float, since: int = 0) -> int:
+        """The bar at which /cdgmvae/fb/<name> first showed `value` after the first `since` messages."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for bar, address, shown in self.seen[since:]:
+                if address.endswith(f"/fb/{name}") and shown == value:
+                    return bar
+            time.sleep(0.05)
+        pytest.fail(f"/cdgmvae/fb/{name} did not show {value} in {timeout} s; last seen: {self.seen[-12:]}")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+def oscsend(port: int, send: dict, value=None):
+    """Send one of the device's messages (from osc_sends); `value` for a dial's or toggle's."""
+    values = send.get("values", [value] if send["types"] else [])
+    subprocess.run(["oscsend", "127.0.0.1", str(port), send["address"], send["types"], *map(str, values)],
+                   check=True, timeout=5)
+
+
+@pytest.fixture
+def jack_server():
+    missing = [tool for tool in ("jackd", "jack_lsp", "oscsend", "oscdump") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install jackd2 liblo-tools)")
+    name = f"cdgmvae-test-{os.getpid()}"
+    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+    for _ in range(50):
+        if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    yield env
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "bridge" / "live_cli.py").exists(),
+                    reason="the bridge's `cdgmvae live` (bridge/live_cli.py) is not written yet")
+def test_end_to_end_the_device_steers_the_bridge_from_the_next_bar(patcher, jack_server):
+    sends = {}
+    for send in osc_sends(Graph(patcher)):
+        sends.setdefault(send["address"].rsplit("/", 1)[1], []).append(send)
+    emotion = {s["values"][0]: s for s in sends["emotion"]}
+    osc_port, feedback_port = free_udp_port(), free_udp_port()
+    dump = OscDump(feedback_port)
+    bridge = subprocess.Popen(
+        [str(Path(sys.executable).with_name("cdgmvae")), "live", "--midi-api", "jack",
+         "--osc-port", str(osc_port), "--feedback", f"127.0.0.1:{feedback_port}", "--bpm", "240"],
+        env=jack_server, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(1.0)  # the bridge binds its OSC port
+        assert bridge.poll() is None, bridge.stdout.read()
+        oscsend(osc_port, sends["lambda"][0], sends["lambda"][0]["high"])  # move at once
+        oscsend(osc_port, emotion["happy"])
+        oscsend(osc_port, sends["play"][0], 1)
+        dump.wait("emotion", "happy", timeout=60)
+
+        sent_at, since = dump.bar, len(dump.seen)
+        oscsend(osc_port, emotion["sad"])
+        became_sad = dump.wait("emotion", "sad", timeout=30, since=since)
+        assert sent_at < became_sad <= sent_at + 2, f"sent during bar {sent_at}, took effect at {became_sad}"
+
+        since = len(dump.seen)
+        oscsend(osc_port, sends["panic"][0])
+        oscsend(osc_port, sends["play"][0], 0)
+        dump.wait("playing", "0", timeout=15, since=since)
+        assert bridge.poll() is None, "the bridge keeps running after panic and stop"
+    finally:
+        bridge.terminate()
+        bridge.communicate(timeout=15)
+        dump.close()
