@@ -1,0 +1,48 @@
+"""Pieces per second for `cdgmvae prepare` on the bundled EMOPIA clips, with 1 and 2 workers.
+
+    python bench/prepare.py [--repeats 3]
+
+Each run prepares into a fresh folder (nothing already done); prints the median of the repeats and
+the 2-worker speed as a ratio of the 1-worker speed measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from training.prepare import prepare
+
+EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    rates = {}
+    for workers in (1, 2):
+        seconds = []
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as out:
+                start = time.perf_counter()
+                manifest = prepare([EMOPIA], Path(out), workers=workers, progress=False)
+                seconds.append(time.perf_counter() - start)
+        rates[workers] = manifest["counts"]["pieces_prepared"] / statistics.median(seconds)
+    result = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+              "pieces": manifest["counts"]["pieces_prepared"], "pieces_per_s_1_worker": round(rates[1], 1),
+              "pieces_per_s_2_workers": round(rates[2], 1), "speedup_2_vs_1": round(rates[2] / rates[1], 2)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:24s} {value}")
+
+
+if __name__ == "__main__":
+    main()
