@@ -1,0 +1,126 @@
+"""The generator process: builds the source from its factory and answers one bar request at a time.
+
+The decoder runs here, away from the process that sends MIDI events (DESIGN.md 6: a decoder thread in
+the sender's process costs milliseconds of jitter; a separate process does not).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Optional
+
+from bridge.sources import Bar, Controls, SourceFactory
+from engine.errors import UserError
+
+
+@dataclass
+class Request:
+    serial: int
+    controls: Controls
+    heard: Optional[list[Bar]]  # None: unchanged since the last request
+
+
+@dataclass
+class Result:
+    serial: int
+    controls: Controls
+    notes: Bar
+    mood: tuple[float, float]
+    seconds: float
+
+
+def worker(factory: SourceFactory, conn) -> None:
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        os.nice(5)  # the sender process comes first
+    except OSError:
+        pass
+    try:
+        source = factory()
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        conn.send(("ready", None))
+        while True:
+            request = conn.recv()
+            if request is None:
+                return
+            start = time.perf_counter()
+            if request.heard is not None:
+                source.hear(request.heard)
+            source.set_controls(request.controls)
+            notes = source.next_bar()
+            conn.send(("bar", Result(request.serial, request.controls, list(notes), source.mood(),
+                                     time.perf_counter() - start)))
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        return
+    except UserError as err:
+        conn.send(("user_error", str(err)))
+    except Exception as err:  # reported to the sender process, which stops cleanly
+        try:
+            conn.send(("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+        except (OSError, BrokenPipeError):
+            pass
+
+
+class Generator:
+    """The sender's handle on the generator process: one request in flight at most."""
+
+    def __init__(self, factory: SourceFactory) -> None:
+        ctx = mp.get_context("spawn")  # never fork a process that holds MIDI, Link and OSC threads
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=worker, args=(factory, child), name="cdgmvae-generator",
+                                   daemon=True)
+        self.process.start()
+        child.close()
+        self.busy = False
+        self.serial = 0
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.conn.poll(timeout):
+            raise RuntimeError(f"the generator did not start within {timeout:.0f} s")
+        self.receive()
+
+    def request(self, controls: Controls, heard: Optional[list[Bar]]) -> None:
+        self.serial += 1
+        self.conn.send(Request(self.serial, controls, heard))
+        self.busy = True
+
+    def poll(self) -> Optional[Result]:
+        """The finished bar, if one is there; never waits."""
+        if not self.conn.poll():
+            if not self.process.is_alive():
+                raise GeneratorError(f"the generator process ended (exit code {self.process.exitcode})")
+            return None
+        result = self.receive()
+        self.busy = False
+        return result
+
+    def receive(self):
+        try:
+            kind, payload = self.conn.recv()
+        except EOFError:
+            raise GeneratorError(f"the generator process ended (exit code {self.process.exitcode})")
+        if kind == "user_error":
+            raise UserError(payload)
+        if kind == "error":
+            raise GeneratorError(payload)
+        return payload
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=2)
+
+
+class GeneratorError(RuntimeError):
+    pass

@@ -1,0 +1,204 @@
+"""The live loop of the sender process: it waits, sends each event at its time, and never waits on the
+generator. Bar n+1 is requested while bar n plays; a bar not ready by its deadline is replaced by the
+fallback, and the clock goes on.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Optional
+
+import mido
+
+from bridge.clock import QUANTUM
+from bridge.generator import Generator, Result
+from bridge.midi_out import MidiOut
+from bridge.osc_server import LiveState, OscServer
+from bridge.osc_spec import nearest_emotion
+from bridge.player import Player
+from bridge.sources import Bar, Controls
+
+log = logging.getLogger("cdgmvae.live")
+
+
+@dataclass
+class Settings:
+    latency: float = 0.0          # seconds each event goes out before its beat (downstream latency)
+    fallback: str = "repeat"      # what a late bar is replaced by: "repeat" the last bar, or "rest"
+    guard: float = 0.005          # a bar is due this long before its bar line
+    max_bars: Optional[int] = None
+    max_sleep: float = 0.005      # re-read the clock at least this often (tempo changes, OSC)
+
+
+class Scheduler:
+    def __init__(self, clock, out: MidiOut, generator: Generator, state: LiveState,
+                 osc: Optional[OscServer] = None, midi_in=None, settings: Settings = Settings(),
+                 event_log: Optional[list] = None) -> None:
+        self.clock, self.out, self.generator, self.state = clock, out, generator, state
+        self.osc, self.midi_in, self.settings, self.event_log = osc, midi_in, settings, event_log
+        self.player = Player()
+        self.stop = threading.Event()
+        self.playing = False
+        self.programs_sent = False
+        self.next_bar = 0             # bar of the session timeline queued next
+        self.bars_played = 0
+        self.missed = 0
+        self.ready: Optional[Result] = None
+        self.ready_at = 0.0
+        self.last_notes: Bar = []
+        self.mood = (state.controls.valence, state.controls.arousal)
+        self.lam = state.controls.lam
+        self.gen_times: deque[float] = deque(maxlen=16)
+        self.to_monotonic = clock.monotonic_offset()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.step()
+        finally:
+            self.silence()
+
+    def step(self) -> None:
+        controls, play_request, panic = self.state.take()
+        if play_request is not None:
+            self.clock.set_playing(play_request)
+        now = self.clock.now()
+        timeline = self.clock.snapshot()
+        if panic:
+            self.send_now(self.player.release_sounding(), timeline, now, all_off=True)
+        self.collect(now)
+        if timeline.playing != self.playing:
+            self.transport(timeline, now)
+        if not self.playing:
+            self.maybe_request(controls, timeline, now, deadline=now)  # keep a bar ready for the start
+            time.sleep(self.settings.max_sleep)
+            return
+
+        s = self.settings
+        beat_now = timeline.beat_at(now + s.latency)
+        bar_beat = self.next_bar * QUANTUM
+        if beat_now > bar_beat + 1 or bar_beat - beat_now > QUANTUM + 1:
+            log.info(f"the session timeline jumped (beat {beat_now:.2f}): restarting at the next bar line")
+            self.send_now(self.player.release_all(), timeline, now)
+            self.next_bar = self.first_bar(timeline, now)
+            return
+        deadline = timeline.time_at(bar_beat) - s.latency - s.guard
+        request_at = self.maybe_request(controls, timeline, now, deadline)
+        if now >= deadline:
+            self.queue_bar(timeline, deadline, controls)
+        self.send_due(timeline, self.clock.now())
+
+        wake = min(deadline, request_at, now + s.max_sleep)
+        if self.player.next_beat() is not None:
+            wake = min(wake, timeline.time_at(self.player.next_beat()) - s.latency)
+        pause = wake - self.clock.now()
+        if pause > 0:
+            time.sleep(pause)
+
+    # -- the generator ---------------------------------------------------------------------------
+
+    def collect(self, now: float) -> None:
+        result = self.generator.poll()
+        if result is not None:
+            self.ready, self.ready_at = result, now
+            self.gen_times.append(result.seconds)
+
+    def budget(self, timeline) -> float:
+        """How long before a bar's deadline to ask for it: as late as is safe, so that control changes
+        reach the very next bar, but never less than the slowest recent bar took."""
+        bar_seconds = QUANTUM * 60.0 / timeline.tempo
+        if not self.gen_times:
+            return 0.9 * bar_seconds
+        return min(0.9 * bar_seconds, 1.5 * max(self.gen_times) + 0.02)
+
+    def maybe_request(self, controls: Controls, timeline, now: float, deadline: float) -> float:
+        """Ask for the next bar when it is time; returns when that time is (inf if nothing to ask)."""
+        if self.generator.busy or self.ready is not None:
+            return math.inf
+        request_at = deadline - self.budget(timeline)
+        if now >= request_at:
+            heard = None
+            if controls.transfer and self.midi_in is not None:
+                heard = self.midi_in.bars(timeline, self.next_bar - 1)
+            self.generator.request(controls, heard)
+            return math.inf
+        return request_at
+
+    # -- bars and events -------------------------------------------------------------------------
+
+    def queue_bar(self, timeline, deadline: float, controls: Controls) -> None:
+        if self.settings.max_bars is not None and self.bars_played >= self.settings.max_bars:
+            self.stop.set()
+            return
+        result, self.ready = self.ready, None
+        number = self.bars_played
+        if result is not None:
+            self.last_notes, self.mood, self.lam = result.notes, result.mood, result.controls.lam
+            target = nearest_emotion(result.controls.valence, result.controls.arousal)
+            log.info(f"bar {number} emotion={nearest_emotion(*self.mood)} target={target} "
+                     f"valence={self.mood[0]:.2f} arousal={self.mood[1]:.2f} lambda={self.lam:.2f} "
+                     f"gen_ms={result.seconds * 1e3:.1f} slack_ms={(deadline - self.ready_at) * 1e3:.0f} "
+                     f"tempo={timeline.tempo:.1f} notes={len(result.notes)}")
+        else:
+            self.missed += 1
+            if self.settings.fallback == "rest":
+                self.last_notes = []
+            log.warning(f"bar {number} MISSED: the generator was not ready by the deadline; fallback "
+                        f"{self.settings.fallback} ({len(self.last_notes)} notes) missed={self.missed} "
+                        f"tempo={timeline.tempo:.1f}")
+        mark = {"bar": number, "emotion": nearest_emotion(*self.mood), "valence": float(self.mood[0]),
+                "arousal": float(self.mood[1]), "lambda": float(self.lam), "playing": 1,
+                "missed": self.missed}
+        self.player.add_bar(self.next_bar * QUANTUM, self.last_notes, mark)
+        self.next_bar += 1
+        self.bars_played += 1
+
+    def send_due(self, timeline, now: float) -> None:
+        for beat, item in self.player.due(timeline.beat_at(now + self.settings.latency)):
+            if isinstance(item, dict):
+                if self.osc is not None:
+                    self.osc.feedback({**item, "tempo": float(timeline.tempo)})
+                continue
+            self.out.send(item, beat, timeline.tempo)
+            if self.event_log is not None:
+                scheduled = timeline.time_at(beat) - self.settings.latency + self.to_monotonic
+                self.event_log.append((scheduled, time.monotonic(), item.bytes()))
+
+    def send_now(self, messages: list, timeline, now: float, all_off: bool = False) -> None:
+        beat = timeline.beat_at(now)
+        for msg in messages:
+            self.out.send(msg, beat, timeline.tempo)
+        if all_off:
+            self.out.all_notes_off(beat, timeline.tempo)
+
+    # -- transport -------------------------------------------------------------------------------
+
+    def first_bar(self, timeline, now: float) -> int:
+        s = self.settings
+        return math.ceil(timeline.beat_at(now + s.latency + s.guard + 0.001) / QUANTUM)
+
+    def transport(self, timeline, now: float) -> None:
+        self.playing = timeline.playing
+        if self.playing:
+            if not self.programs_sent:
+                self.out.program_changes(timeline.beat_at(now), timeline.tempo)
+                self.programs_sent = True
+            self.next_bar = self.first_bar(timeline, now)
+            log.info(f"playing from the next bar line ({timeline.tempo:.1f} BPM)")
+        else:
+            self.send_now(self.player.release_all(), timeline, now, all_off=True)
+            log.info("stopped: all notes off")
+        if self.osc is not None:
+            self.osc.feedback({"playing": int(self.playing), "tempo": float(timeline.tempo)})
+
+    def silence(self) -> None:
+        """Every sounding note off, then all-notes-off on every channel: on stop, Ctrl-C and errors."""
+        now = self.clock.now()
+        timeline = self.clock.snapshot()
+        self.send_now(self.player.release_all(), timeline, now, all_off=True)
+        if self.osc is not None:
+            self.osc.feedback({"playing": 0})
