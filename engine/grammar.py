@@ -1,0 +1,83 @@
+"""The REMI grammar of one bar as tensor masks, so that sampling never leaves valid REMI.
+
+    Bar -> Tempo -> (Position -> (Pitch-t Velocity-t Duration-t)+)* -> EOS -> PAD...
+
+Positions rise strictly within a bar, a note's Pitch, Velocity and Duration share one track, and a bar
+ends with room for EOS within L tokens. The state is a few tensors updated with tensor ops only, so a
+decoding loop needs no host-device synchronisation to apply it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from engine import vocab as V
+
+NOTE_TOKENS = 3      # Pitch, Velocity, Duration
+_MAX_NEW_NOTE = 1 + NOTE_TOKENS + 1  # Position + note + EOS: room a new position needs
+
+
+def _next_token_table() -> Tensor:
+    """[V, V] bool: which tokens may follow each token, ignoring positions and length."""
+    kind, track = torch.as_tensor(V.TOKEN_KIND), torch.as_tensor(V.TOKEN_TRACK)
+    is_ = {k: kind == k for k in range(8)}
+    table = torch.zeros(V.VOCAB_SIZE, V.VOCAB_SIZE, dtype=torch.bool)
+    table[V.BAR] = is_[V.KIND_TEMPO]
+    table[is_[V.KIND_TEMPO]] = is_[V.KIND_POSITION] | is_[V.KIND_EOS]
+    table[is_[V.KIND_POSITION]] = is_[V.KIND_PITCH]
+    for t in range(len(V.TRACKS)):
+        same_track = track == t
+        table[is_[V.KIND_PITCH] & same_track] = is_[V.KIND_VELOCITY] & same_track
+        table[is_[V.KIND_VELOCITY] & same_track] = is_[V.KIND_DURATION] & same_track
+    table[is_[V.KIND_DURATION]] = is_[V.KIND_PITCH] | is_[V.KIND_POSITION] | is_[V.KIND_EOS]
+    table[V.EOS, V.PAD] = True
+    table[V.PAD, V.PAD] = True
+    return table
+
+
+class Grammar:
+    """Masks for a batch of bars being decoded. Call `mask(length)` before sampling token number
+    `length` (0-based) and `update(tokens)` after."""
+
+    def __init__(self, batch: int, bar_len: int, device: torch.device | str = "cpu"):
+        self.bar_len = bar_len
+        self.next_table = _next_token_table().to(device)
+        self.position_value = torch.where(torch.as_tensor(V.TOKEN_KIND) == V.KIND_POSITION,
+                                          torch.as_tensor(V.TOKEN_VALUE), -1).to(device)
+        self.is_position = self.position_value >= 0
+        self.is_pitch = (torch.as_tensor(V.TOKEN_KIND) == V.KIND_PITCH).to(device)
+        self.is_eos = torch.zeros(V.VOCAB_SIZE, dtype=torch.bool, device=device)
+        self.is_eos[V.EOS] = True
+        self.last = torch.full((batch,), V.BAR, dtype=torch.long, device=device)
+        self.position = torch.full((batch,), -1, dtype=torch.long, device=device)
+
+    def mask(self, length: int, min_length: int = 0) -> Tensor:
+        """[B, V] bool: tokens allowed as token number `length` of each bar (Bar is token 0).
+        `min_length` holds EOS back until the bar has that many tokens (benchmarks use full bars)."""
+        allowed = self.next_table[self.last]
+        allowed &= ~(self.is_position & (self.position_value <= self.position[:, None]))
+        room = self.bar_len - length
+        if room < _MAX_NEW_NOTE:
+            allowed &= ~self.is_position
+        if room < NOTE_TOKENS + 1:  # a new note would not fit before EOS: close the bar
+            allowed &= ~self.is_pitch
+        if length < min_length:
+            # keep at least one way forward: EOS is allowed only when nothing else is
+            allowed &= ~self.is_eos | ~(allowed & ~self.is_eos).any(-1, keepdim=True)
+        return allowed
+
+    def update(self, tokens: Tensor) -> None:
+        self.last = tokens
+        self.position = torch.where(self.is_position[tokens], self.position_value[tokens], self.position)
+
+
+def is_valid_bar(tokens: list[int], bar_len: int) -> bool:
+    """Whether a bar's tokens follow the grammar (used by tests and by checks on generated output)."""
+    if not tokens or tokens[0] != V.BAR or len(tokens) > bar_len:
+        return False
+    grammar = Grammar(1, bar_len)
+    for length, token in enumerate(tokens[1:], start=1):
+        if not bool(grammar.mask(length)[0, token]):
+            return False
+        grammar.update(torch.tensor([token]))
+    return tokens[-1] == V.EOS
