@@ -725,13 +725,32 @@
 				"box": {
 					"id": "obj-29",
 					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						660.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-30",
+					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						660.0,
+						820.0,
 						180.0,
 						150.0,
 						22.0
@@ -741,14 +760,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-30",
+					"id": "obj-31",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
-						180.0,
+						20.0,
+						220.0,
 						150.0,
 						22.0
 					],
@@ -764,7 +783,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-31",
+					"id": "obj-32",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -776,7 +795,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						20.0,
+						180.0,
 						220.0,
 						150.0,
 						22.0
@@ -793,27 +812,9 @@
 			},
 			{
 				"box": {
-					"id": "obj-32",
+					"id": "obj-33",
 					"maxclass": "message",
 					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						180.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"text": "set 9000"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-33",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -824,18 +825,36 @@
 						150.0,
 						22.0
 					],
-					"text": "prepend port"
+					"text": "set 9000"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-34",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend port"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-35",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
+						660.0,
 						220.0,
 						150.0,
 						22.0
@@ -852,7 +871,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-35",
+					"id": "obj-36",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -864,7 +883,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						660.0,
+						820.0,
 						220.0,
 						150.0,
 						22.0
@@ -881,27 +900,9 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-37",
 					"maxclass": "message",
 					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						820.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"text": "set 9001"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-37",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -912,12 +913,30 @@
 						150.0,
 						22.0
 					],
-					"text": "prepend port"
+					"text": "set 9001"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-38",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						180.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend port"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-39",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 9,
@@ -933,7 +952,7 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
+						340.0,
 						260.0,
 						150.0,
 						22.0
@@ -943,13 +962,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-39",
+					"id": "obj-40",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						340.0,
+						500.0,
 						260.0,
 						150.0,
 						22.0
@@ -966,7 +985,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-41",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -975,7 +994,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						500.0,
+						660.0,
 						260.0,
 						150.0,
 						22.0
@@ -992,13 +1011,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-41",
+					"id": "obj-42",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						660.0,
+						820.0,
 						260.0,
 						150.0,
 						22.0
@@ -1016,7 +1035,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-42",
+					"id": "obj-43",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1025,8 +1044,8 @@
 						"bang"
 					],
 					"patching_rect": [
-						820.0,
-						260.0,
+						20.0,
+						300.0,
 						150.0,
 						22.0
 					],
@@ -1042,13 +1061,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-43",
+					"id": "obj-44",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						20.0,
+						180.0,
 						300.0,
 						150.0,
 						22.0
@@ -1065,7 +1084,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-44",
+					"id": "obj-45",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1073,7 +1092,7 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
+						340.0,
 						300.0,
 						150.0,
 						22.0
@@ -1091,7 +1110,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-45",
+					"id": "obj-46",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1099,7 +1118,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						500.0,
 						300.0,
 						150.0,
 						22.0
@@ -1109,13 +1128,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-46",
+					"id": "obj-47",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
+						660.0,
 						300.0,
 						150.0,
 						22.0
@@ -1133,7 +1152,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-47",
+					"id": "obj-48",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1142,7 +1161,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						660.0,
+						820.0,
 						300.0,
 						150.0,
 						22.0
@@ -1159,14 +1178,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-48",
+					"id": "obj-49",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
-						300.0,
+						20.0,
+						340.0,
 						150.0,
 						22.0
 					],
@@ -1183,7 +1202,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-49",
+					"id": "obj-50",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1192,7 +1211,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						20.0,
+						180.0,
 						340.0,
 						150.0,
 						22.0
@@ -1209,13 +1228,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-51",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						180.0,
+						340.0,
 						340.0,
 						150.0,
 						22.0
@@ -1233,7 +1252,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-51",
+					"id": "obj-52",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1242,7 +1261,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						340.0,
+						500.0,
 						340.0,
 						150.0,
 						22.0
@@ -1259,13 +1278,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-53",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
+						660.0,
 						340.0,
 						150.0,
 						22.0
@@ -1282,7 +1301,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-53",
+					"id": "obj-54",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1291,7 +1310,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						660.0,
+						820.0,
 						340.0,
 						150.0,
 						22.0
@@ -1308,14 +1327,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-55",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
-						340.0,
+						20.0,
+						380.0,
 						150.0,
 						22.0
 					],
@@ -1331,7 +1350,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-55",
+					"id": "obj-56",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1340,7 +1359,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						20.0,
+						180.0,
 						380.0,
 						150.0,
 						22.0
@@ -1696,7 +1715,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-3",
+						"obj-30",
 						0
 					],
 					"source": [
@@ -1708,23 +1727,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-32",
+						"obj-3",
 						0
 					],
 					"source": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-31",
-						0
-					],
-					"source": [
-						"obj-32",
+						"obj-30",
 						0
 					]
 				}
@@ -1736,7 +1743,31 @@
 						0
 					],
 					"source": [
-						"obj-31",
+						"obj-23",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
+						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-34",
+						0
+					],
+					"source": [
+						"obj-32",
 						0
 					]
 				}
@@ -1748,7 +1779,7 @@
 						0
 					],
 					"source": [
-						"obj-33",
+						"obj-34",
 						0
 					]
 				}
@@ -1756,7 +1787,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-36",
+						"obj-37",
 						0
 					],
 					"source": [
@@ -1768,7 +1799,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-35",
+						"obj-36",
+						0
+					],
+					"source": [
+						"obj-37",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-38",
 						0
 					],
 					"source": [
@@ -1780,23 +1823,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-37",
-						0
-					],
-					"source": [
-						"obj-35",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-25",
 						0
 					],
 					"source": [
-						"obj-37",
+						"obj-38",
 						0
 					]
 				}
@@ -1804,7 +1835,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-38",
+						"obj-39",
 						0
 					],
 					"source": [
@@ -1816,11 +1847,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-40",
+						"obj-41",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						0
 					]
 				}
@@ -1828,11 +1859,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-42",
+						"obj-43",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						1
 					]
 				}
@@ -1840,11 +1871,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-45",
+						"obj-46",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						2
 					]
 				}
@@ -1852,11 +1883,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-44",
+						"obj-45",
 						0
 					],
 					"source": [
-						"obj-45",
+						"obj-46",
 						0
 					]
 				}
@@ -1864,11 +1895,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-47",
+						"obj-48",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						3
 					]
 				}
@@ -1876,11 +1907,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-49",
+						"obj-50",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						4
 					]
 				}
@@ -1888,11 +1919,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-51",
+						"obj-52",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						5
 					]
 				}
@@ -1900,11 +1931,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-53",
+						"obj-54",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						6
 					]
 				}
@@ -1912,11 +1943,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-55",
+						"obj-56",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-39",
 						7
 					]
 				}

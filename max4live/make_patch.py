@@ -179,8 +179,9 @@ def build() -> dict:
     p.label("host", (8, 112, 40, 18))
     host = p.add("textedit", at=(8, 128, 84, 20), lines=1, tabmode=0, keymode=1, wordwrap=0)
     show_default(p, loadbang, BRIDGE_HOST, host)
-    host_prepend = p.add("newobj", "prepend host")
-    p.connect(host, host_prepend)
+    host_text, host_prepend = p.add("newobj", "route text"), p.add("newobj", "prepend host")
+    p.connect(host, host_text)  # textedit outputs "text <what was typed>" on Enter
+    p.connect(host_text, host_prepend)
     p.connect(host_prepend, send)
     for x, label, port, target in ((96, "port", BRIDGE_PORT, send),
                                    (152, "feedback", FEEDBACK_PORT, receive)):
