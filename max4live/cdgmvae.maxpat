@@ -609,8 +609,8 @@
 			{
 				"box": {
 					"id": "obj-24",
-					"maxclass": "message",
-					"numinlets": 2,
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -621,43 +621,18 @@
 						150.0,
 						22.0
 					],
-					"presentation": 1,
-					"presentation_rect": [
-						152.0,
-						84.0,
-						60.0,
-						20.0
-					],
-					"text": "/cdgmvae/hello"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-25",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						20.0,
-						180.0,
-						150.0,
-						22.0
-					],
 					"text": "udpreceive 9001"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-26",
+					"id": "obj-25",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						180.0,
+						20.0,
 						180.0,
 						150.0,
 						22.0
@@ -674,7 +649,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-27",
+					"id": "obj-26",
 					"keymode": 1,
 					"lines": 1,
 					"maxclass": "textedit",
@@ -687,7 +662,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						180.0,
 						180.0,
 						150.0,
 						22.0
@@ -705,7 +680,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-28",
+					"id": "obj-27",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -713,7 +688,7 @@
 						""
 					],
 					"patching_rect": [
-						500.0,
+						340.0,
 						180.0,
 						150.0,
 						22.0
@@ -723,7 +698,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-29",
+					"id": "obj-28",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -732,7 +707,7 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
+						500.0,
 						180.0,
 						150.0,
 						22.0
@@ -742,7 +717,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-30",
+					"id": "obj-29",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -750,7 +725,7 @@
 						""
 					],
 					"patching_rect": [
-						820.0,
+						660.0,
 						180.0,
 						150.0,
 						22.0
@@ -760,14 +735,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-31",
+					"id": "obj-30",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						20.0,
-						220.0,
+						820.0,
+						180.0,
 						150.0,
 						22.0
 					],
@@ -783,7 +758,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-32",
+					"id": "obj-31",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -795,7 +770,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						180.0,
+						20.0,
 						220.0,
 						150.0,
 						22.0
@@ -812,9 +787,27 @@
 			},
 			{
 				"box": {
-					"id": "obj-33",
+					"id": "obj-32",
 					"maxclass": "message",
 					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						180.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "set 9000"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-33",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -825,36 +818,18 @@
 						150.0,
 						22.0
 					],
-					"text": "set 9000"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-34",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						500.0,
-						220.0,
-						150.0,
-						22.0
-					],
 					"text": "prepend port"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-35",
+					"id": "obj-34",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						660.0,
+						500.0,
 						220.0,
 						150.0,
 						22.0
@@ -871,7 +846,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-35",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -883,7 +858,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						820.0,
+						660.0,
 						220.0,
 						150.0,
 						22.0
@@ -900,9 +875,27 @@
 			},
 			{
 				"box": {
-					"id": "obj-37",
+					"id": "obj-36",
 					"maxclass": "message",
 					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						820.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "set 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-37",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -913,30 +906,12 @@
 						150.0,
 						22.0
 					],
-					"text": "set 9001"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-38",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						180.0,
-						260.0,
-						150.0,
-						22.0
-					],
 					"text": "prepend port"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-39",
+					"id": "obj-38",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 9,
@@ -952,7 +927,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						180.0,
 						260.0,
 						150.0,
 						22.0
@@ -962,13 +937,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-39",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
+						340.0,
 						260.0,
 						150.0,
 						22.0
@@ -985,7 +960,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-41",
+					"id": "obj-40",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -994,7 +969,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						660.0,
+						500.0,
 						260.0,
 						150.0,
 						22.0
@@ -1011,13 +986,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-42",
+					"id": "obj-41",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
+						660.0,
 						260.0,
 						150.0,
 						22.0
@@ -1035,7 +1010,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-43",
+					"id": "obj-42",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1044,8 +1019,8 @@
 						"bang"
 					],
 					"patching_rect": [
-						20.0,
-						300.0,
+						820.0,
+						260.0,
 						150.0,
 						22.0
 					],
@@ -1061,13 +1036,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-44",
+					"id": "obj-43",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						180.0,
+						20.0,
 						300.0,
 						150.0,
 						22.0
@@ -1084,7 +1059,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-45",
+					"id": "obj-44",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1092,7 +1067,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						180.0,
 						300.0,
 						150.0,
 						22.0
@@ -1110,7 +1085,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-46",
+					"id": "obj-45",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1118,7 +1093,7 @@
 						""
 					],
 					"patching_rect": [
-						500.0,
+						340.0,
 						300.0,
 						150.0,
 						22.0
@@ -1128,13 +1103,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-47",
+					"id": "obj-46",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						660.0,
+						500.0,
 						300.0,
 						150.0,
 						22.0
@@ -1152,7 +1127,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-48",
+					"id": "obj-47",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1161,7 +1136,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						820.0,
+						660.0,
 						300.0,
 						150.0,
 						22.0
@@ -1178,14 +1153,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-49",
+					"id": "obj-48",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						20.0,
-						340.0,
+						820.0,
+						300.0,
 						150.0,
 						22.0
 					],
@@ -1202,7 +1177,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-50",
+					"id": "obj-49",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1211,7 +1186,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						180.0,
+						20.0,
 						340.0,
 						150.0,
 						22.0
@@ -1228,13 +1203,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-51",
+					"id": "obj-50",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						340.0,
+						180.0,
 						340.0,
 						150.0,
 						22.0
@@ -1252,7 +1227,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-52",
+					"id": "obj-51",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1261,7 +1236,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						500.0,
+						340.0,
 						340.0,
 						150.0,
 						22.0
@@ -1278,13 +1253,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-53",
+					"id": "obj-52",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						660.0,
+						500.0,
 						340.0,
 						150.0,
 						22.0
@@ -1301,7 +1276,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-53",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1310,7 +1285,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						820.0,
+						660.0,
 						340.0,
 						150.0,
 						22.0
@@ -1327,14 +1302,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-55",
+					"id": "obj-54",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						20.0,
-						380.0,
+						820.0,
+						340.0,
 						150.0,
 						22.0
 					],
@@ -1350,7 +1325,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-55",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1359,7 +1334,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						180.0,
+						20.0,
 						380.0,
 						150.0,
 						22.0
@@ -1655,47 +1630,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-24",
-						0
-					],
-					"source": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-24",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-28",
-						0
-					],
-					"source": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-27",
 						0
 					],
 					"source": [
-						"obj-28",
+						"obj-23",
 						0
 					]
 				}
@@ -1703,7 +1642,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-29",
+						"obj-26",
 						0
 					],
 					"source": [
@@ -1715,7 +1654,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-30",
+						"obj-28",
+						0
+					],
+					"source": [
+						"obj-26",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-29",
+						0
+					],
+					"source": [
+						"obj-28",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
 						0
 					],
 					"source": [
@@ -1727,19 +1690,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-30",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-33",
+						"obj-32",
 						0
 					],
 					"source": [
@@ -1751,11 +1702,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-32",
+						"obj-31",
 						0
 					],
 					"source": [
-						"obj-33",
+						"obj-32",
 						0
 					]
 				}
@@ -1763,11 +1714,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-34",
+						"obj-33",
 						0
 					],
 					"source": [
-						"obj-32",
+						"obj-31",
 						0
 					]
 				}
@@ -1779,7 +1730,31 @@
 						0
 					],
 					"source": [
-						"obj-34",
+						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-36",
+						0
+					],
+					"source": [
+						"obj-23",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-35",
+						0
+					],
+					"source": [
+						"obj-36",
 						0
 					]
 				}
@@ -1791,7 +1766,7 @@
 						0
 					],
 					"source": [
-						"obj-23",
+						"obj-35",
 						0
 					]
 				}
@@ -1799,7 +1774,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-36",
+						"obj-24",
 						0
 					],
 					"source": [
@@ -1815,7 +1790,7 @@
 						0
 					],
 					"source": [
-						"obj-36",
+						"obj-24",
 						0
 					]
 				}
@@ -1823,7 +1798,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-25",
+						"obj-40",
 						0
 					],
 					"source": [
@@ -1835,48 +1810,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-39",
+						"obj-42",
 						0
 					],
 					"source": [
-						"obj-25",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-41",
-						0
-					],
-					"source": [
-						"obj-39",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-43",
-						0
-					],
-					"source": [
-						"obj-39",
+						"obj-38",
 						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-46",
-						0
-					],
-					"source": [
-						"obj-39",
-						2
 					]
 				}
 			},
@@ -1887,7 +1826,19 @@
 						0
 					],
 					"source": [
-						"obj-46",
+						"obj-38",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-44",
+						0
+					],
+					"source": [
+						"obj-45",
 						0
 					]
 				}
@@ -1895,11 +1846,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-48",
+						"obj-47",
 						0
 					],
 					"source": [
-						"obj-39",
+						"obj-38",
 						3
 					]
 				}
@@ -1907,11 +1858,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-50",
+						"obj-49",
 						0
 					],
 					"source": [
-						"obj-39",
+						"obj-38",
 						4
 					]
 				}
@@ -1919,11 +1870,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-52",
+						"obj-51",
 						0
 					],
 					"source": [
-						"obj-39",
+						"obj-38",
 						5
 					]
 				}
@@ -1931,11 +1882,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-54",
+						"obj-53",
 						0
 					],
 					"source": [
-						"obj-39",
+						"obj-38",
 						6
 					]
 				}
@@ -1943,11 +1894,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-56",
+						"obj-55",
 						0
 					],
 					"source": [
-						"obj-39",
+						"obj-38",
 						7
 					]
 				}

@@ -8,9 +8,11 @@ The device (a MIDI effect: MIDI passes through untouched):
   live.dial valence, arousal, lambda, temperature -> [prepend /cdgmvae/...] -> [udpsend 127.0.0.1 9000]
   live.tab emotion -> [sel 0 1 2 3] -> messages "/cdgmvae/emotion happy" ...
   live.text play (toggle) -> [prepend /cdgmvae/play]; live.text panic (button) -> "/cdgmvae/panic"
-  loadbang and a "hello" button -> "/cdgmvae/hello" (registers this device for feedback)
   [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per feedback address
   host and port fields -> "host ..." / "port ..." to udpsend, "port ..." to udpreceive
+
+No /cdgmvae/hello: the bridge answers a hello at the port it came from, and [udpsend] sends from a
+port of its own, not the one [udpreceive] listens on. The bridge is given `--feedback 127.0.0.1:9001`.
 """
 from __future__ import annotations
 
@@ -171,9 +173,6 @@ def build() -> dict:
     p.connect(panic_message, send)
 
     loadbang = p.add("newobj", "loadbang")
-    hello = p.add("message", f"{PREFIX}/hello", at=(152, 84, 60, 20))
-    p.connect(loadbang, hello)
-    p.connect(hello, send)
 
     receive = p.add("newobj", f"udpreceive {FEEDBACK_PORT}")
     p.label("host", (8, 112, 40, 18))

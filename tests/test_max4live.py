@@ -142,7 +142,7 @@ def test_the_device_has_every_control_of_the_issue(patcher):
     for name in ("valence", "arousal", "lambda", "temperature", "play"):
         assert by_address[name][0]["box"] in Graph(patcher).boxes
     assert sorted(v for s in by_address["emotion"] for v in s["values"]) == sorted(EMOTIONS)
-    assert by_address["panic"] and by_address["hello"]
+    assert by_address["panic"]
     boxes = Graph(patcher).boxes
     assert {boxes[s["box"]]["maxclass"] for n in ("valence", "arousal", "lambda", "temperature")
             for s in by_address[n]} == {"live.dial"}
