@@ -1,0 +1,221 @@
+"""Real components for the bridge tests: a JACK server (dummy driver), `cdgmvae live` as a subprocess,
+a second rtmidi JACK client that records what arrives, and a multi-track test clip."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KICK = 36  # the test clip's kick, on every bar line and nowhere else
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A JACK server with the dummy driver (48 kHz, 64-frame period), unique to this test session."""
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (Debian: apt-get install jackd2)")
+    name = f"cdgmvae-test-{os.getpid()}"
+    env_before = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: subprocess.run(["jack_lsp"], capture_output=True).returncode == 0
+                   or proc.poll() is not None, 10, "jackd to start")
+        if proc.poll() is not None:
+            pytest.fail(f"jackd exited: {proc.stderr.read().decode(errors='replace')[-500:]}")
+        yield name
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def jack_ports() -> list[str]:
+    return subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
+
+
+def jack_port(suffix: str, timeout: float = 15) -> str:
+    """The full name of the JACK port whose name ends with ':suffix'."""
+    return wait_until(lambda: next((p for p in jack_ports() if p.endswith(":" + suffix)), None),
+                      timeout, f"the JACK port {suffix}")
+
+
+class MidiRecorder:
+    """A second JACK client: a virtual input port recording (time.monotonic(), message)."""
+
+    def __init__(self, name: str) -> None:
+        import mido
+
+        self.name = name
+        self.messages: list = []
+        self.lock = threading.Lock()
+        backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        self.port = backend.open_input(name, virtual=True, client_name=f"rec-{name}", callback=self.receive)
+
+    def receive(self, msg) -> None:
+        with self.lock:
+            self.messages.append((time.monotonic(), msg))
+
+    def connect_from(self, source_port: str) -> None:
+        subprocess.run(["jack_connect", source_port, jack_port(self.name)], check=True)
+
+    def snapshot(self) -> list:
+        with self.lock:
+            return list(self.messages)
+
+    def note_ons(self, channel=None, note=None) -> list:
+        return [(t, m) for t, m in self.snapshot() if m.type == "note_on" and m.velocity > 0
+                and (channel is None or m.channel == channel) and (note is None or m.note == note)]
+
+    def close(self) -> None:
+        self.port.close()
+
+
+@pytest.fixture
+def recorder(jack_server, request):
+    rec = MidiRecorder(f"rec{abs(hash(request.node.name)) % 10**6}")
+    yield rec
+    rec.close()
+
+
+class Live:
+    """`cdgmvae live` in a subprocess, its stdout collected line by line with arrival times."""
+
+    def __init__(self, *args: str, port_name: str) -> None:
+        self.osc_port = free_udp_port()
+        self.port_name = port_name
+        self.lines: list[tuple[float, str]] = []
+        cmd = [sys.executable, "-m", "cdgmvae", "live", "--midi-api", "jack", "--midi-port", port_name,
+               "--osc-port", str(self.osc_port), *args]
+        if "--link" not in args:
+            cmd.append("--no-link")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 20, count: int = 1) -> list[re.Match]:
+        def found():
+            matches = [m for _, line in list(self.lines) if (m := re.search(pattern, line))]
+            if self.proc.poll() is not None and len(matches) < count:
+                raise AssertionError(f"cdgmvae live exited ({self.proc.returncode}) before "
+                                     f"{pattern!r}:\n{self.output()[-3000:]}")
+            return matches if len(matches) >= count else None
+        return wait_until(found, timeout, f"{count} line(s) matching {pattern!r} in:\n{self.output()[-2000:]}")
+
+    def bars(self) -> list[dict]:
+        """The per-bar log lines as dicts of their key=value fields; "late" marks a missed bar."""
+        out = []
+        for _, line in list(self.lines):
+            m = re.search(r"bar (\d+) (MISSED)?", line)
+            if m:
+                fields = dict(re.findall(r"(\w+)=([\w.]+)", line))
+                out.append({**fields, "bar": int(m.group(1)), "late": bool(m.group(2))})
+        return out
+
+    def connect(self, recorder: MidiRecorder) -> None:
+        recorder.connect_from(jack_port(self.port_name))
+
+    def interrupt(self, sig=signal.SIGINT, timeout: float = 10) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.reader.join(2)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def live_factory(jack_server, request):
+    started = []
+
+    def start(*args: str) -> Live:
+        live = Live(*args, port_name=f"out{len(started)}-{abs(hash(request.node.name)) % 10**6}")
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.kill()
+
+
+@pytest.fixture(scope="session")
+def test_clip(tmp_path_factory) -> str:
+    """Two bars, all five tracks: kick on each bar line, snare on 2 and 4, bass, piano, guitar, strings."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    sixteenth = 0.125  # at 120 BPM
+    parts = {
+        "drums": pretty_midi.Instrument(0, is_drum=True),
+        "piano": pretty_midi.Instrument(0),
+        "guitar": pretty_midi.Instrument(25),
+        "bass": pretty_midi.Instrument(33),
+        "strings": pretty_midi.Instrument(48),
+    }
+
+    def note(part, pitch, position, length, velocity=90):
+        start = position * sixteenth
+        parts[part].notes.append(pretty_midi.Note(velocity, pitch, start, start + length * sixteenth))
+
+    for bar in range(2):
+        base = bar * 16
+        note("drums", KICK, base, 1, 110)
+        for p in (4, 12):
+            note("drums", 38, base + p, 1)
+        for p in (0, 8):
+            note("bass", 36 + 5 * bar, base + p, 4)
+        note("piano", 60 + bar, base + 0, 8)
+        note("piano", 64 + bar, base + 8, 8)
+        note("guitar", 55, base + 2, 2)
+        note("strings", 72 - bar, base, 16)   # holds to the bar line: its off meets the next on
+    pm.instruments.extend(parts.values())
+    path = tmp_path_factory.mktemp("clip") / "five_tracks.mid"
+    pm.write(str(path))
+    return str(path)

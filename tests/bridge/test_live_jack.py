@@ -1,0 +1,85 @@
+"""`cdgmvae live` through a real JACK server: what arrives, when, on which channels, and that it stops clean."""
+from __future__ import annotations
+
+import signal
+import statistics
+from collections import Counter
+
+import mido
+import pytest
+
+from conftest import KICK
+from engine.notes import TRACK_CHANNEL
+
+BPM = 240.0
+BAR = 4 * 60.0 / BPM
+
+
+def balance(messages) -> Counter:
+    """Sounding notes per (channel, note) after all messages: every value must be 0."""
+    count: Counter = Counter()
+    for _, m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            count[(m.channel, m.note)] += 1
+        elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
+            count[(m.channel, m.note)] -= 1
+    return +count
+
+
+def test_bars_arrive_on_time_on_their_channels_and_stop_clean(live_factory, recorder, test_clip, tmp_path):
+    record = tmp_path / "out.mid"
+    live = live_factory("--bpm", str(BPM), "--source", "clip", "--clip", test_clip, "--record", str(record))
+    live.connect(recorder)
+    live.wait_for(r"bar 6 ", timeout=30)
+    assert live.interrupt(signal.SIGINT) == 0
+
+    kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
+    assert len(kicks) >= 5, live.output()
+    intervals = [b - a for a, b in zip(kicks, kicks[1:])]
+    assert statistics.median(intervals) == pytest.approx(BAR, abs=0.003)
+    assert max(abs(i - BAR) for i in intervals) < 0.010, intervals
+
+    channels = {m.channel for _, m in recorder.note_ons()}
+    assert channels == set(TRACK_CHANNEL)
+    programs = {m.channel: m.program for _, m in recorder.snapshot() if m.type == "program_change"}
+    assert programs == {0: 0, 1: 25, 2: 33, 3: 48}
+
+    messages = recorder.snapshot()
+    assert balance(messages) == Counter(), "notes left sounding after SIGINT"
+    assert any(m.type == "control_change" and m.control == 123 for _, m in messages[-10:])
+    assert not [b for b in live.bars() if b["late"]], live.output()
+
+    recorded = [m for m in mido.MidiFile(record).tracks[0] if not m.is_meta]
+    arrived = [m for _, m in messages]
+    assert [m.bytes() for m in recorded] == [m.bytes() for m in arrived]
+
+
+def test_sigterm_also_silences(live_factory, recorder, test_clip):
+    live = live_factory("--bpm", str(BPM), "--source", "clip", "--clip", test_clip)
+    live.connect(recorder)
+    live.wait_for(r"bar 1 ", timeout=30)
+    assert live.interrupt(signal.SIGTERM) == 0
+    assert recorder.note_ons()
+    assert balance(recorder.snapshot()) == Counter()
+
+
+def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip):
+    # Each bar takes 1.5 bar lengths to make: at least every other bar must be the fallback.
+    live = live_factory("--bpm", str(BPM), "--source", "slow", "--slow-ms", str(1500 * BAR),
+                        "--clip", test_clip)
+    live.connect(recorder)
+    live.wait_for(r"bar 7 ", timeout=40)
+    assert live.interrupt() == 0
+
+    bars = live.bars()
+    missed = [b for b in bars if b["late"]]
+    assert len(missed) >= 3, live.output()
+    counts = [int(b["missed"]) for b in missed]
+    assert counts == list(range(1, len(missed) + 1))
+
+    # The fallback repeats the last bar, so a kick lands on every bar line after the first real bar.
+    kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
+    intervals = [b - a for a, b in zip(kicks, kicks[1:])]
+    assert len(intervals) >= 4, live.output()
+    assert max(abs(i - BAR) for i in intervals) < 0.010, intervals
+    assert balance(recorder.snapshot()) == Counter()

@@ -1,0 +1,165 @@
+"""OSC control of `cdgmvae live` with independent tools: liblo's oscsend and oscdump, and raw UDP."""
+from __future__ import annotations
+
+import math
+import random
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from conftest import free_udp_port, wait_until
+
+BPM = "240"
+
+pytestmark = pytest.mark.skipif(shutil.which("oscsend") is None or shutil.which("oscdump") is None,
+                                reason="liblo-tools is not installed (Debian: apt-get install liblo-tools)")
+
+
+class OscDump:
+    """oscdump on a free port; its lines as they come."""
+
+    def __init__(self) -> None:
+        self.port = free_udp_port()
+        self.proc = subprocess.Popen(["oscdump", "-L", str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(line.strip() for line in self.proc.stdout),
+                         daemon=True).start()
+
+    def values(self, address: str) -> list[str]:
+        return [line.split()[-1].strip('"') for line in list(self.lines) if f" {address} " in f" {line} "]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def oscdump():
+    dump = OscDump()
+    yield dump
+    dump.close()
+
+
+def oscsend(port: int, address: str, types: str, *values) -> None:
+    subprocess.run(["oscsend", "localhost", str(port), address, types, *map(str, values)], check=True)
+
+
+def bar(live, number: int) -> dict:
+    return next(b for b in live.bars() if b["bar"] == number)
+
+
+def test_emotion_and_lambda_apply_from_the_next_bar(live_factory, oscdump, test_clip):
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--emotion", "happy",
+                        "--lambda", "0.5", "--feedback", f"127.0.0.1:{oscdump.port}")
+    live.wait_for(r"bar 2 ", timeout=30)
+    oscsend(live.osc_port, "/cdgmvae/emotion", "s", "sad")
+    live.wait_for(r"bar 4 ", timeout=10)
+    oscsend(live.osc_port, "/cdgmvae/lambda", "f", 1.0)
+    live.wait_for(r"bar 6 ", timeout=10)
+    assert live.interrupt() == 0
+
+    for n in (0, 1, 2):
+        assert bar(live, n)["target"] == "happy" and bar(live, n)["valence"] == "1.00"
+    # lambda 0.5: half way to sad in bar 3, three quarters in bar 4; lambda 1: all the way in bar 5.
+    assert (bar(live, 3)["target"], bar(live, 3)["valence"], bar(live, 3)["arousal"]) == ("sad", "0.50", "0.50")
+    assert (bar(live, 4)["valence"], bar(live, 4)["lambda"], bar(live, 4)["emotion"]) == ("0.25", "0.50", "sad")
+    assert (bar(live, 5)["valence"], bar(live, 5)["lambda"]) == ("0.00", "1.00")
+
+    wait_until(lambda: "sad" in oscdump.values("/cdgmvae/fb/emotion"), 3, "feedback emotion sad")
+    emotions = oscdump.values("/cdgmvae/fb/emotion")
+    assert emotions[0] == "happy" and emotions[-1] == "sad"
+    assert float(oscdump.values("/cdgmvae/fb/lambda")[-1]) == 1.0
+    bars = [int(v) for v in oscdump.values("/cdgmvae/fb/bar")]
+    assert bars[:6] == list(range(6))
+    assert float(oscdump.values("/cdgmvae/fb/tempo")[0]) == pytest.approx(240.0)
+
+
+def test_hello_registers_the_sender_for_feedback(live_factory, test_clip):
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip)
+    live.wait_for(r"bar 0 ", timeout=30)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        sock.sendto(OscMessageBuilder("/cdgmvae/hello").build().dgram, ("127.0.0.1", live.osc_port))
+        data, sender = sock.recvfrom(1024)
+    assert data.startswith(b"/cdgmvae/fb/") and sender[1] == live.osc_port
+    live.interrupt()
+
+
+def message(address: str, *args, types: str = "") -> bytes:
+    builder = OscMessageBuilder(address)
+    for i, arg in enumerate(args):
+        builder.add_arg(arg, types[i] if types else None)
+    return builder.build().dgram
+
+
+def malformed(rng: random.Random, i: int) -> bytes:
+    kind = i % 8
+    floats = ["/cdgmvae/valence", "/cdgmvae/arousal", "/cdgmvae/lambda", "/cdgmvae/temperature"]
+    if kind == 0:
+        return rng.randbytes(rng.randint(1, 200))
+    if kind == 1:
+        return message(rng.choice(floats), "loud")                                # wrong type
+    if kind == 2:
+        return message(rng.choice(floats), rng.choice([math.nan, math.inf, -math.inf]), types="f")
+    if kind == 3:
+        return message(rng.choice(floats), rng.choice([-0.5, 2.5, 1e9, -1e30, 5.0]), types="f")
+    if kind == 4:
+        return message(f"/cdgmvae/{rng.choice(['volume', 'fb/bar', 'valence/x', ''])}", 0.5)  # unknown
+    if kind == 5:
+        return message("/cdgmvae/valence", 0.1 * rng.random(), rng.random() * 0.01)  # too many arguments
+    if kind == 6:
+        return message("/cdgmvae/emotion", rng.choice(["angry", "", "happy!", 3]))   # not a choice
+    return message("/cdgmvae/valence", b"x" * 5000)                               # oversized
+
+
+def test_a_thousand_malformed_packets_are_ignored(live_factory, recorder, test_clip):
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip)
+    live.connect(recorder)
+    live.wait_for(r"bar 1 ", timeout=30)
+    rng = random.Random(5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i in range(1000):
+            sock.sendto(malformed(rng, i), ("127.0.0.1", live.osc_port))
+            if i % 25 == 24:
+                time.sleep(0.002)  # pace the flood so the receive buffer drops none
+        seen = len(live.bars())
+        live.wait_for(fr"bar {seen} ", timeout=10)  # just past a bar's deadline: the next bar is seen+1
+        sock.sendto(message("/cdgmvae/emotion", "sad"), ("127.0.0.1", live.osc_port))
+    live.wait_for(fr"bar {seen + 2} ", timeout=10)
+    assert live.interrupt() == 0
+
+    bars = live.bars()
+    assert not [b for b in bars if b["late"]]
+    for b in bars:
+        assert 0 <= float(b["valence"]) <= 1 and 0 <= float(b["arousal"]) <= 1 and 0 <= float(b["lambda"]) <= 1
+    assert bar(live, seen)["target"] == "happy" and bar(live, seen + 1)["target"] == "sad"
+    assert re.search(r"1000 OSC messages ignored", live.output()), live.output()[-1500:]
+    assert "Traceback" not in live.output()
+    assert len(recorder.note_ons(channel=9, note=36)) >= len(bars) - 1
+
+
+def test_sender_outside_the_allow_list_changes_nothing(live_factory, test_clip):
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--osc-host", "0.0.0.0",
+                        "--osc-allow", "127.0.0.3")
+    live.wait_for(r"bar 0 ", timeout=30)
+
+    def send_from(ip: str) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((ip, 0))
+            sock.sendto(message("/cdgmvae/emotion", "sad"), ("127.0.0.1", live.osc_port))
+
+    send_from("127.0.0.2")
+    live.wait_for(r"not in --osc-allow", timeout=5)
+    live.wait_for(r"bar 3 ", timeout=10)
+    assert all(b["target"] == "happy" for b in live.bars())
+    send_from("127.0.0.3")
+    live.wait_for(r"bar 5 ", timeout=10)
+    assert live.interrupt() == 0
+    assert bar(live, 5)["target"] == "sad"
