@@ -6,7 +6,7 @@ what the .maxpat builds. `--out DIR` writes elsewhere (the tests build into a te
 The .amxd container is a flat list of chunks, each a 4-byte tag, a little-endian uint32 length
 and that many bytes:
   ampf  4 bytes: the device type, 'mmmm' (MIDI effect; 'aaaa' audio effect, 'iiii' instrument)
-  meta  4 bytes: a little-endian uint32 Live writes and does not document; 7 as in devices Live saves
+  meta  4 bytes: a little-endian uint32 Ableton does not document (public tools write 0, 1 or 7)
   ptch  the patcher JSON, null-terminated
 The .maxpat's bytes go into 'ptch' unchanged, so the same source always gives the same bytes.
 """
