@@ -1,15 +1,14 @@
 """Token-by-token decoding of one bar with fixed-size caches.
 
 Per bar, each layer's memory (the previous bar's layer inputs) is projected to keys and values once and
-written into a fixed buffer; each step appends one token's keys and values. Every tensor has a fixed
-shape, the step index is a tensor, and nothing reads a value back to the host, so the same `step` runs
-eagerly, under torch.compile, or captured in a CUDA graph.
+written into a fixed buffer; each step writes one token's keys and values into its slot and attends over
+the whole buffer under a mask. Every tensor has a fixed shape, the step index is a tensor, and nothing is
+read back to the host, so the same `step` runs eagerly, under torch.compile, or in a CUDA graph.
 
-Buffer layout per layer, M = L - 1 memory slots then L - 1 slots for the bar's earlier tokens:
+Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's tokens.
     slot s <  M : memory token at position s - M
     slot s >= M : bar token at position s - M
-The token being fed is appended after the buffer at position `index`, exactly as the training-time
-`Block.forward` appends a bar's own keys after the memory's.
+(Like the training decoder, which reads tokens[:-1], the last token of a full bar is never fed.)
 """
 from __future__ import annotations
 
@@ -26,70 +25,62 @@ class BarCache:
     def __init__(self, model: CDGMVAE, batch: int):
         cfg = model.cfg
         self.model = model
-        self.L = cfg.bar_len
         self.M = cfg.bar_len - 1
         param = next(model.parameters())
         device, dtype = param.device, param.dtype
-        n_layers, heads = cfg.n_layers, cfg.n_heads
-        d_head = cfg.d_model // heads
-        slots = self.M + self.L - 1
-        self.keys = torch.zeros(n_layers, batch, heads, slots, d_head, device=device, dtype=dtype)
+        d_head = cfg.d_model // cfg.n_heads
+        slots = 2 * self.M
+        self.keys = torch.zeros(cfg.n_layers, batch, cfg.n_heads, slots, d_head, device=device, dtype=dtype)
         self.values = torch.zeros_like(self.keys)
-        self.states = torch.zeros(n_layers, batch, self.L, cfg.d_model, device=device, dtype=dtype)
-        self.tokens = torch.full((batch, self.L), PAD, dtype=torch.long, device=device)
-        self.memory_mask = torch.zeros(batch, self.M, dtype=torch.bool, device=device)
+        self.states = torch.zeros(cfg.n_layers, batch, self.M, cfg.d_model, device=device, dtype=dtype)
+        self.tokens = torch.full((batch, self.M), PAD, dtype=torch.long, device=device)
         self.inject = torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype)
+        # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
+        self.allowed = torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device)
+        self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
 
         xl = model.decoder
         with torch.no_grad():
             self.rel_k = [block.attn.rel_keys(xl.rel_emb) for block in xl.blocks]
-        slot_pos = torch.arange(-self.M, self.L - 1, device=device)
-        # rel_idx[i]: index of the distance i - position for every slot, then 0 for the new token itself
-        query = torch.arange(self.L, device=device)
-        key_pos = torch.cat([slot_pos.expand(self.L, -1), query[:, None]], dim=1)
-        self.rel_idx = (query[:, None] - key_pos - xl.min_distance).clamp(0, xl.rel_emb.shape[0] - 1)
-        self.bar_positions = torch.arange(self.L - 1, device=device)
-        self.self_slot = torch.ones(1, 1, dtype=torch.bool, device=device)
+        position = torch.arange(self.M, device=device)
+        slot_position = torch.arange(-self.M, self.M, device=device)
+        self.rel_idx = (position[:, None] - slot_position[None, :] - xl.min_distance).clamp(
+            0, xl.rel_emb.shape[0] - 1)  # [M queries, slots]
 
     @torch.no_grad()
     def start_bar(self, inject: Tensor, memory: BarMemory | None) -> None:
         """inject [B, d]: the bar's z projection; memory: the previous bar's (None at the start)."""
         self.inject.copy_(inject[:, None])
         self.tokens.fill_(PAD)
-        if memory is None:
-            self.memory_mask.zero_()
-            return
-        states, mask = memory.states, memory.mask
-        self.memory_mask.zero_()
-        self.memory_mask[:, : mask.shape[1]] = mask[:, : self.M]
-        for layer, block in enumerate(self.model.decoder.blocks):
-            k, v = block.memory_kv(states[layer][:, : self.M])
-            self.keys[layer, :, :, : k.shape[2]] = k
-            self.values[layer, :, :, : v.shape[2]] = v
+        memory_mask = torch.zeros_like(self.tokens, dtype=torch.bool)
+        if memory is not None:
+            memory_mask[:, : memory.mask.shape[1]] = memory.mask[:, : self.M]
+            for layer, block in enumerate(self.model.decoder.blocks):
+                k, v = block.memory_kv(memory.states[layer][:, : self.M])
+                self.keys[layer, :, :, : k.shape[2]] = k
+                self.values[layer, :, :, : v.shape[2]] = v
+        self.allowed[:, :, : self.M] = memory_mask[:, None, :]
 
     @torch.no_grad()
     def step(self, token: Tensor, index: Tensor) -> Tensor:
-        """Feed token [B] at position `index` (a 0-dim long tensor, 0..L-2: like the training decoder,
-        which reads tokens[:-1], the last token of a full bar is never fed); returns logits [B, V]."""
+        """Feed token [B] at position `index` (a 0-dim long tensor, 0..L-2); returns logits [B, V]."""
         model, xl = self.model, self.model.decoder
-        self.tokens.index_copy_(1, index.view(1), token.view(-1, 1))
-        batch = len(token)
-        earlier = (self.bar_positions < index).expand(batch, -1)
-        allowed = torch.cat([self.memory_mask, earlier, self.self_slot.expand(batch, -1)], dim=1)
-        allowed = allowed[:, None, :]  # [B, 1 query, slots + 1]
-        rel_idx = self.rel_idx.index_select(0, index.view(1))
+        at = index.view(1)
+        self.tokens.index_copy_(1, at, token.view(-1, 1))
+        allowed = self.allowed.index_select(1, at)          # [B, 1, slots]
+        rel_idx = self.rel_idx.index_select(0, at)          # [1, slots]
+        slot = at + self.M
         x = model.tok_emb(token)[:, None]
         for layer, block in enumerate(xl.blocks):
             x = x + self.inject
-            self.states[layer].index_copy_(1, index.view(1), x)
-            past = (self.keys[layer], self.values[layer])
-            x, (k, v) = block(x, past, xl.rel_emb, rel_idx, allowed, rel_k=self.rel_k[layer])
-            slot = (self.M + index).view(1)
+            self.states[layer].index_copy_(1, at, x)
+            h = block.ln1(x)
+            k, v = block.attn.project_kv(h)
             self.keys[layer].index_copy_(2, slot, k)
             self.values[layer].index_copy_(2, slot, v)
+            x = block.attend(x, h, self.keys[layer], self.values[layer], self.rel_k[layer], rel_idx, allowed)
         return model.head(xl.ln_f(x))[:, 0]
 
     def memory(self) -> BarMemory:
         """This bar as memory for the next one: the layer inputs of the tokens fed, PAD masked."""
-        fed = self.tokens[:, : self.M]
-        return BarMemory([s[:, : self.M].clone() for s in self.states], fed != PAD)
+        return BarMemory([s.clone() for s in self.states], self.tokens != PAD)

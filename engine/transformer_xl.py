@@ -94,9 +94,14 @@ class Block(nn.Module):
         k, v = new_kv if past_kv is None else (torch.cat([past_kv[0], new_kv[0]], 2), torch.cat([past_kv[1], new_kv[1]], 2))
         if rel_k is None:
             rel_k = self.attn.rel_keys(rel_emb)
+        return self.attend(x, h, k, v, rel_k, rel_idx, allowed), new_kv
+
+    def attend(self, x: Tensor, h: Tensor, k: Tensor, v: Tensor, rel_k: Tensor, rel_idx: Tensor,
+               allowed: Tensor) -> Tensor:
+        """The rest of the layer once keys and values are in place: attention from h = ln1(x), then MLP.
+        The engine's incremental decoder calls this with keys/values in preallocated buffers."""
         x = x + self.dropout(self.attn(h, k, v, rel_k, rel_idx, allowed))
-        x = x + self.mlp(self.ln2(x))
-        return x, new_kv
+        return x + self.mlp(self.ln2(x))
 
 
 class TransformerXL(nn.Module):
