@@ -1,0 +1,45 @@
+"""`cdgmvae train`: semi-supervised CDGMVAE training on a prepared dataset (see training/trainer.py)."""
+from __future__ import annotations
+
+import argparse
+
+from engine.config import PRESETS
+from training.trainer import TrainOptions, train
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainOptions(data="", out="")
+    parser.add_argument("--data", required=True, help="a folder made by `cdgmvae prepare`")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, logs, final model")
+    parser.add_argument("--config", default=d.config, choices=sorted(PRESETS), help="model size (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=d.batch, help="segments per step and process (default %(default)s)")
+    parser.add_argument("--rho", type=float, default=d.rho,
+                        help="supervision rate: keep labels on this fraction of the training pieces (default: all)")
+    parser.add_argument("--alpha", type=float, default=d.alpha,
+                        help="variance penalty on the spread of component means; 1 turns it off (default %(default)s)")
+    parser.add_argument("--no-mi", dest="mi", action="store_false",
+                        help="plain KL_y instead of the mutual-information-enhanced term (ablation)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=d.warmup,
+                        help="warm-up steps (default: the paper's 10k/230k of --steps)")
+    parser.add_argument("--beta-max", type=float, default=d.beta_max, help="final KL weight (default %(default)s)")
+    parser.add_argument("--beta-warmup", type=int, default=d.beta_warmup,
+                        help="steps of the KL weight's linear ramp from 0 (default: a quarter of --steps)")
+    parser.add_argument("--gamma", type=float, default=d.gamma, help="classification weight (default %(default)s)")
+    parser.add_argument("--delta", type=float, default=d.delta, help="disentanglement weight (default %(default)s)")
+    parser.add_argument("--grad-clip", type=float, default=d.grad_clip)
+    parser.add_argument("--val-every", type=int, default=d.val_every, help="validate every N steps (default %(default)s)")
+    parser.add_argument("--ckpt-every", type=int, default=d.ckpt_every,
+                        help="checkpoint every N steps (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=d.workers, help="data-loading worker processes (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=d.threads,
+                        help="torch CPU threads per process (default: cores / processes on this node)")
+
+
+def run(args: argparse.Namespace) -> int:
+    fields = TrainOptions.__dataclass_fields__
+    train(TrainOptions(**{name: getattr(args, name) for name in fields}))
+    return 0
