@@ -1,0 +1,26 @@
+"""Emotions as valence and arousal (DESIGN.md 3): Q1 happy, Q2 tense, Q3 sad, Q4 calm."""
+from __future__ import annotations
+
+from engine.errors import UserError
+
+# (valence, arousal) of each quadrant's corner
+EMOTION_VA = {"happy": (1.0, 1.0), "tense": (0.0, 1.0), "sad": (0.0, 0.0), "calm": (1.0, 0.0)}
+QUADRANTS = {"happy": "Q1", "tense": "Q2", "sad": "Q3", "calm": "Q4"}
+EMOTIONS = tuple(EMOTION_VA)
+
+
+def emotion_va(name: str) -> tuple[float, float]:
+    key = name.strip().lower()
+    for emotion, quadrant in QUADRANTS.items():
+        if key in (emotion, quadrant.lower()):
+            return EMOTION_VA[emotion]
+    raise UserError(f"unknown emotion {name!r}; choose one of {', '.join(EMOTIONS)} (or Q1..Q4)")
+
+
+def nearest_emotion(valence: float, arousal: float) -> str:
+    return {(True, True): "happy", (False, True): "tense", (False, False): "sad", (True, False): "calm"}[
+        (valence >= 0.5, arousal >= 0.5)]
+
+
+def quadrant(valence: float, arousal: float) -> str:
+    return QUADRANTS[nearest_emotion(valence, arousal)]

@@ -1,0 +1,224 @@
+"""Bar-by-bar generation steered by emotion: the API the CLI and the live bridge share.
+
+A piece is a chain of bars. For each bar the generator picks latents z_r (rhythm, arousal) and z_k (key,
+valence), decodes the bar token by token with the previous bar as memory, and keeps this bar's memory
+for the next. Emotion sets a target on the line between each factor's two mixture components; each new
+bar's latents move from the current ones toward the target by lambda (Eq 23 applied per bar), so small
+lambda glides and lambda = 1 jumps.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from engine import codec
+from engine import vocab as V
+from engine.backends import make_step
+from engine.emotion import emotion_va
+from engine.grammar import Grammar
+from engine.incremental import BarCache
+from engine.model import CDGMVAE, BarMemory
+from engine.notes import GridNote
+from engine.sampling import sample
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+
+
+@dataclass(frozen=True)
+class Controls:
+    valence: float = 0.5      # target, 0..1
+    arousal: float = 0.5      # target, 0..1
+    lam: float = 1.0          # how far each bar moves toward the target, 0..1
+    temperature: float = 1.0
+    top_p: float = 0.95
+    variety: float = 1.0      # spread of each bar's latents around the path, in prior standard deviations
+
+    def __post_init__(self):
+        for name in ("valence", "arousal", "lam"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    @classmethod
+    def for_emotion(cls, emotion: str, **kwargs) -> "Controls":
+        valence, arousal = emotion_va(emotion)
+        return cls(valence=valence, arousal=arousal, **kwargs)
+
+
+@dataclass
+class Bar:
+    tokens: list[int]
+    notes: list[GridNote]
+    tempo: float          # BPM from the bar's Tempo token
+    valence: float        # where the bar's latents sit between the low (0) and high (1) components
+    arousal: float
+    seconds: float        # time it took to generate
+
+
+class Generator:
+    def __init__(self, model: CDGMVAE, seed: Optional[int] = None, backend: str = "eager",
+                 candidates: int = 1, controls: Controls = Controls(), min_tokens: int = 0):
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.candidates = candidates
+        self.controls = controls
+        self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
+        self.cache = BarCache(model, candidates)
+        self.step = make_step(backend, self.cache)
+        self.indices = [torch.tensor(i, device=self.device) for i in range(self.cache.M)]
+        self.rng = torch.Generator(device=self.device)
+        self.reset(seed)
+
+    @classmethod
+    def load(cls, checkpoint: Optional[str | Path] = None, device: str = "cpu", **kwargs) -> "Generator":
+        from engine.checkpoint import load_model
+        model, _ = load_model(checkpoint or DEFAULT_MODEL, device=device)
+        return cls(model, **kwargs)
+
+    # --- state --------------------------------------------------------------------------------------
+    def reset(self, seed: Optional[int] = None) -> None:
+        """Start a new piece: no memory, latents jump to the first bar's target."""
+        self.rng.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        self.memory: Optional[BarMemory] = None
+        self.z_r: Optional[Tensor] = None
+        self.z_k: Optional[Tensor] = None
+
+    def set_controls(self, **changes) -> None:
+        """Change the target emotion, lambda, temperature, ... from the next bar on."""
+        self.controls = replace(self.controls, **changes)
+
+    def target(self, valence: float, arousal: float) -> tuple[Tensor, Tensor]:
+        """Latents on the line from each factor's low to its high component mean."""
+        means_r, means_k = self.model.prior_r.means.detach(), self.model.prior_k.means.detach()
+        return (means_r[0] + arousal * (means_r[1] - means_r[0]),
+                means_k[0] + valence * (means_k[1] - means_k[0]))
+
+    # --- generation ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def next_bar(self) -> Bar:
+        c = self.controls
+        target_r, target_k = self.target(c.valence, c.arousal)
+        if self.z_r is None:
+            self.z_r, self.z_k = target_r, target_k
+        else:
+            self.z_r = self.z_r + c.lam * (target_r - self.z_r)
+            self.z_k = self.z_k + c.lam * (target_k - self.z_k)
+        z_r = self._spread(self.z_r, self.model.prior_r.log_vars, c.arousal)
+        z_k = self._spread(self.z_k, self.model.prior_k.log_vars, c.valence)
+        return self.decode_bar(z_r, z_k)
+
+    def _spread(self, z: Tensor, log_vars: Tensor, level: float) -> Tensor:
+        """One latent per candidate: z plus noise of the interpolated prior's standard deviation."""
+        std = torch.exp(0.5 * (log_vars[0] + level * (log_vars[1] - log_vars[0]))).detach()
+        noise = torch.randn(self.candidates, z.shape[-1], generator=self.rng, device=self.device)
+        return z + self.controls.variety * std * noise
+
+    @torch.no_grad()
+    def decode_bar(self, z_r: Tensor, z_k: Tensor) -> Bar:
+        """Decode one bar for each candidate's latents [K, l]; keep the best; carry its memory on."""
+        started = time.perf_counter()
+        c = self.controls
+        memory = self.memory
+        if memory is not None and memory.mask.shape[0] != self.candidates:
+            memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],
+                               memory.mask.expand(self.candidates, -1))
+        self.cache.start_bar(self.model.z_injection(z_r, z_k), memory)
+        grammar = Grammar(self.candidates, self.model.cfg.bar_len, self.device)
+        token = torch.full((self.candidates,), V.BAR, dtype=torch.long, device=self.device)
+        sampled = [token]
+        check_every = 1 if self.device.type == "cpu" else 8  # a check reads back to the host
+        for i, index in enumerate(self.indices):
+            logits = self.step(token, index)
+            if i and i % check_every == 0 and bool((token <= V.EOS).all()):  # EOS (or PAD after it) fed
+                break
+            token = sample(logits, grammar.mask(i + 1, self.min_tokens), c.temperature, c.top_p, self.rng)
+            grammar.update(token)
+            sampled.append(token)
+        tokens = torch.stack(sampled, dim=1)
+        best = self._choose(tokens, z_r, z_k)
+        self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
+                                (self.cache.tokens[best: best + 1] != V.PAD))
+        bar_tokens = [int(t) for t in tokens[best].tolist()]
+        bar_tokens = bar_tokens[: bar_tokens.index(V.EOS) + 1] if V.EOS in bar_tokens else bar_tokens
+        valence, arousal = self.position_of(z_r[best], z_k[best])
+        return Bar(bar_tokens, codec.bar_notes(bar_tokens), codec.bar_tempo(bar_tokens), valence, arousal,
+                   time.perf_counter() - started)
+
+    def _choose(self, tokens: Tensor, z_r: Tensor, z_k: Tensor) -> int:
+        """With several candidates, the one whose inferred emotion is closest to the target."""
+        if self.candidates == 1:
+            return 0
+        padded = torch.full((self.candidates, 1, self.model.cfg.bar_len), V.PAD, dtype=torch.long,
+                            device=self.device)
+        padded[:, 0, : tokens.shape[1]] = tokens
+        log_q_a, log_q_v = self.model.infer_emotion(padded, torch.ones(self.candidates, 1, dtype=torch.bool,
+                                                                       device=self.device))
+        target = torch.tensor([self.controls.arousal, self.controls.valence], device=self.device)
+        inferred = torch.stack([log_q_a[:, 1].exp(), log_q_v[:, 1].exp()], dim=1)
+        return int((inferred - target).abs().sum(-1).argmin())
+
+    def position_of(self, z_r: Tensor, z_k: Tensor) -> tuple[float, float]:
+        """(valence, arousal) of latents: their projection on the low->high line of each factor, in [0, 1]."""
+        def along(z, means):
+            axis = means[1] - means[0]
+            return float(((z - means[0]) @ axis / axis.dot(axis).clamp(min=1e-12)).clamp(0, 1))
+        return along(z_k, self.model.prior_k.means), along(z_r, self.model.prior_r.means)
+
+    def generate(self, bars: int) -> list[Bar]:
+        return [self.next_bar() for _ in range(bars)]
+
+    # --- pieces in, pieces out ----------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_piece(self, bars: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Token bars -> (mu_r, mu_k [n, l], p_arousal_high, p_valence_high)."""
+        tokens = tokens_tensor(bars, self.model.cfg.bar_len, self.device)
+        latents = self.model.encode(tokens)
+        mask = torch.ones(1, tokens.shape[1], dtype=torch.bool, device=self.device)
+        log_q_a, log_q_v = self.model.posterior(latents.mu_r, latents.mu_k, mask)
+        return latents.mu_r[0], latents.mu_k[0], log_q_a[0, 1].exp(), log_q_v[0, 1].exp()
+
+    def decode_latents(self, z_r: Tensor, z_k: Tensor) -> list[Bar]:
+        """A new piece from per-bar latents [n, l] (one candidate per bar, so no choosing)."""
+        self.reset(int(torch.randint(0, 2**31, (1,), generator=self.rng)))
+        return [self.decode_bar(z_r[i: i + 1].expand(self.candidates, -1),
+                                z_k[i: i + 1].expand(self.candidates, -1)) for i in range(len(z_r))]
+
+    def transfer(self, bars: Sequence[Sequence[int]], valence: float, arousal: float, lam: float) -> list[Bar]:
+        """Eq 23: z_target = z_source + lam (mu_target - mu_source), with the source class from q(y|x)."""
+        z_r, z_k = self.transferred_latents(bars, valence, arousal, lam)
+        return self.decode_latents(z_r, z_k)
+
+    def transferred_latents(self, bars, valence: float, arousal: float, lam: float) -> tuple[Tensor, Tensor]:
+        mu_r, mu_k, p_a, p_v = self.encode_piece(bars)
+        source_r, source_k = self.target(float(p_v >= 0.5), float(p_a >= 0.5))
+        target_r, target_k = self.target(valence, arousal)
+        return mu_r + lam * (target_r - source_r), mu_k + lam * (target_k - source_k)
+
+    def continue_from(self, bars: Sequence[Sequence[int]]) -> None:
+        """Live transfer: take the latents of played bars as the current ones and their last bar as memory,
+        so the next bars continue them while moving toward the target by lambda."""
+        mu_r, mu_k, _, _ = self.encode_piece(bars)
+        self.z_r, self.z_k = mu_r[-1], mu_k[-1]
+        last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
+        _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
+
+
+def tokens_tensor(bars: Sequence[Sequence[int]], bar_len: int, device) -> Tensor:
+    """Bars of token ids -> [1, n, L] long, PAD-padded (bars longer than L are cut, keeping EOS last)."""
+    out = torch.full((1, len(bars), bar_len), V.PAD, dtype=torch.long, device=device)
+    for i, bar in enumerate(bars):
+        bar = list(bar)[: bar_len - 1] + [V.EOS] if len(bar) > bar_len else list(bar)
+        out[0, i, : len(bar)] = torch.tensor(bar, dtype=torch.long)
+    return out
+
+
+def bars_to_midi(bars: Sequence[Bar]):
+    """Generated bars -> PrettyMIDI."""
+    return codec.decode([b.tokens for b in bars])
