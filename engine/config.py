@@ -1,7 +1,9 @@
 """One config dataclass for the CDGMVAE model, with the paper's size and a small CPU preset."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from engine.errors import UserError
 from engine.vocab import VOCAB_SIZE
@@ -46,6 +48,12 @@ PRESETS: dict[str, ModelConfig] = {
 
 
 def preset(name: str) -> ModelConfig:
-    if name not in PRESETS:
-        raise UserError(f"unknown config {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    """A preset by name, or a JSON file of ModelConfig fields (missing fields take the defaults)."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name.endswith(".json"):
+        try:
+            return ModelConfig.from_dict(json.loads(Path(name).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as err:
+            raise UserError(f"cannot read model config {name}: {err}") from None
+    raise UserError(f"unknown config {name!r}; choose one of {', '.join(PRESETS)} or a .json file")

@@ -15,5 +15,5 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: fl
     """LR for the update with 0-based index `step`."""
     if step < warmup_steps:
         return peak * (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps - 1))  # last update: floor
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))

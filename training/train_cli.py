@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainOptions(data="", out="")
     parser.add_argument("--data", required=True, help="a folder made by `cdgmvae prepare`")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, logs, final model")
-    parser.add_argument("--config", default=d.config, choices=sorted(PRESETS), help="model size (default %(default)s)")
+    parser.add_argument("--config", default=d.config,
+                        help=f"model size: {' or '.join(sorted(PRESETS))} or a JSON file of config fields (default %(default)s)")
     parser.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
     parser.add_argument("--batch", type=int, default=d.batch, help="segments per step and process (default %(default)s)")
     parser.add_argument("--rho", type=float, default=d.rho,
