@@ -6,7 +6,7 @@ the whole buffer under a mask. Every tensor has a fixed shape, the step index is
 read back to the host, so the same `step` runs eagerly, under torch.compile, or in a CUDA graph.
 
 Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's tokens.
-    slot s <  M : memory token at position s - M
+    slot s <  M : memory token s, at position s - L (TransformerXL.memory_positions)
     slot s >= M : bar token at position s - M
 (Like the training decoder, which reads tokens[:-1], the last token of a full bar is never fed.)
 """
@@ -43,7 +43,7 @@ class BarCache:
         with torch.no_grad():
             self.rel_k = [block.attn.rel_keys(xl.rel_emb) for block in xl.blocks]
         position = torch.arange(self.M, device=device)
-        slot_position = torch.arange(-self.M, self.M, device=device)
+        slot_position = torch.cat([xl.memory_positions(self.M, device), position])
         self.rel_idx = (position[:, None] - slot_position[None, :] - xl.min_distance).clamp(
             0, xl.rel_emb.shape[0] - 1)  # [M queries, slots]
 

@@ -1,7 +1,9 @@
 """Transformer-XL blocks: relative positional attention and per-bar segment memory.
 
 Positions are counted inside a bar: the current bar's tokens sit at 0..n-1 and the memory (the previous
-bar's states, M of them) at -M..-1. Attention between a query at position i and a key at position j uses
+bar's states) at j - L for its j-th token, L = the configured bar length. The offset is fixed, so the
+distances do not depend on how much padding a batch carries (training trims it, generation does not).
+Attention between a query at position i and a key at position j uses
 the relative distance i - j (Dai et al. 2019):
 
     score(i, j) = (q_i + u) . k_j  +  (q_i + v) . W_r R(i - j)
@@ -112,9 +114,14 @@ class TransformerXL(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         # Distances from -(L-1) (bidirectional encoder) to 2L-1 (last token back to the first memory slot).
+        self.bar_len = bar_len
         self.min_distance = -(bar_len - 1)
         distances = torch.arange(self.min_distance, 2 * bar_len)
         self.register_buffer("rel_emb", sinusoid_table(distances, d_model), persistent=False)
+
+    def memory_positions(self, M: int, device) -> Tensor:
+        """Positions of a memory of M tokens: the j-th at j - L, whatever M (padding trimmed or not)."""
+        return torch.arange(M, device=device) - self.bar_len
 
     def rel_index(self, q_pos: Tensor, k_pos: Tensor) -> Tensor:
         """Index of distance q - k into rel_emb, [Lq, Lk]. Out-of-range distances only occur where masked."""
@@ -129,7 +136,7 @@ class TransformerXL(nn.Module):
         B, n = x.shape[:2]
         M = 0 if memory is None else memory[0].shape[1]
         q_pos = torch.arange(n, device=x.device)
-        k_pos = torch.arange(-M, n, device=x.device)
+        k_pos = torch.cat([self.memory_positions(M, x.device), torch.arange(n, device=x.device)])
         masks = []
         if memory is not None:
             masks.append(memory_mask if memory_mask is not None else torch.ones(B, M, dtype=torch.bool, device=x.device))
