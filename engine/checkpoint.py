@@ -4,10 +4,12 @@ Inference model:      NAME.safetensors (weights) + NAME.json (config, vocabulary
 Training checkpoint:  ckpt/step-XXXXXXXX.safetensors ("model.*" and "optim.*" tensors) + ckpt/last.json
                       and ckpt/best.json (config, fingerprint, step, optimizer scalars, sampler/RNG state).
 Every file is written to a temporary name and moved into place with os.replace; the JSON, written last,
-names its tensor file and that file's size, so a reader never pairs a JSON with a half-written file.
+names its tensor file with that file's size and SHA-256, so a reader never pairs a JSON with a half-written
+or damaged file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -47,24 +49,33 @@ def write_json(path: Path, data: dict) -> None:
     _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
-def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> int:
-    """Atomically write a safetensors file; returns its size in bytes."""
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> dict:
+    """Atomically write a safetensors file; returns the JSON fields that identify it (name, size, sha256)."""
+    path = Path(path)
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    _atomic_write(Path(path), lambda tmp: save_file(cpu, tmp))
-    return Path(path).stat().st_size
+    _atomic_write(path, lambda tmp: save_file(cpu, tmp))
+    return {"weights": path.name, "weights_bytes": path.stat().st_size, "weights_sha256": file_sha256(path)}
 
 
-def _header(config: ModelConfig, step: int, fmt: str, weights: str, n_bytes: int) -> dict:
+def _header(config: ModelConfig, step: int, fmt: str, weights: dict) -> dict:
     return {"format": fmt, "version": VERSION, "config": config.to_dict(), "vocab_fingerprint": vocab.fingerprint(),
-            "step": int(step), "weights": weights, "weights_bytes": n_bytes}
+            "step": int(step), **weights}
 
 
 def save_model(model: CDGMVAE, folder: str | Path, step: int, name: str = "model") -> Path:
     """Weights for inference: folder/NAME.safetensors + folder/NAME.json. Returns the JSON path."""
     folder = Path(folder)
-    n_bytes = write_tensors(folder / f"{name}.safetensors", model.state_dict())
+    weights = write_tensors(folder / f"{name}.safetensors", model.state_dict())
     json_path = folder / f"{name}.json"
-    write_json(json_path, _header(model.cfg, step, MODEL_FORMAT, f"{name}.safetensors", n_bytes))
+    write_json(json_path, _header(model.cfg, step, MODEL_FORMAT, weights))
     return json_path
 
 
@@ -84,7 +95,7 @@ def read_header(json_path: str | Path) -> dict:
     if header.get("vocab_fingerprint") != vocab.fingerprint():
         raise UserError(f"{json_path} was trained with another vocabulary (fingerprint {header.get('vocab_fingerprint')},"
                         f" this cdgmvae has {vocab.fingerprint()}); retrain or use a matching cdgmvae version")
-    for key in ("config", "weights", "weights_bytes", "step"):
+    for key in ("config", "weights", "weights_bytes", "weights_sha256", "step"):
         if key not in header:
             raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
     return header
@@ -98,6 +109,8 @@ def read_tensors(json_path: str | Path, header: dict) -> dict[str, torch.Tensor]
     if size != header["weights_bytes"]:
         raise UserError(f"weights file {path} is truncated or damaged: {size} bytes, {json_path} says "
                         f"{header['weights_bytes']}")
+    if file_sha256(path) != header["weights_sha256"]:
+        raise UserError(f"weights file {path} is damaged: its SHA-256 differs from the one {json_path} records")
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
@@ -191,11 +204,10 @@ def save_checkpoint(folder: str | Path, tags: list[str], model: torch.nn.Module,
     """Write ckpt tensors for `step` and point each tag's JSON (e.g. "last", "best") at them; files that no
     tag names any more are removed. `extra` (sampler, RNG, arguments, metrics) goes into the JSON."""
     folder = Path(folder)
-    weights = f"step-{step:08d}.safetensors"
     optim_tensors, optim_json = _optimizer_tensors(model, optimizer)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | optim_tensors
-    n_bytes = write_tensors(folder / weights, tensors)
-    header = _header(model.cfg, step, CHECKPOINT_FORMAT, weights, n_bytes) | {"optimizer": optim_json, **extra}
+    weights = write_tensors(folder / f"step-{step:08d}.safetensors", tensors)
+    header = _header(model.cfg, step, CHECKPOINT_FORMAT, weights) | {"optimizer": optim_json, **extra}
     for tag in tags:
         write_json(folder / f"{tag}.json", header)
     referenced = {json.loads(p.read_text()).get("weights") for p in folder.glob("*.json")}

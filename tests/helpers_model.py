@@ -53,3 +53,13 @@ def write_fake_dataset(root: Path, n_train: int = 12, n_val: int = 4, n_unlabell
 def write_config(path: Path, config: ModelConfig = TINY) -> str:
     path.write_text(json.dumps(config.to_dict()))
     return str(path)
+
+
+def one_thread():
+    """Generator body for an autouse fixture: tiny models run fastest (and steadiest on a busy 2-core
+    machine) on one thread; the previous setting is restored afterwards."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
