@@ -243,7 +243,8 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         scalars = {k: float(v) for k, v in terms.items()}
         with torch.no_grad():
             distances = float(model.prior_r.mean_distance()), float(model.prior_k.mean_distance())
-        scalars.update(lr=lr, beta=beta, grad_norm=float(grad_norm),
+        labelled = ((batch["arousal"] >= 0) | (batch["valence"] >= 0)).float().mean()
+        scalars.update(lr=lr, beta=beta, grad_norm=float(grad_norm), labelled_fraction=float(labelled),
                        mean_distance_r=distances[0], mean_distance_k=distances[1],
                        tokens_per_s=tokens_seen * ctx.world / max(1e-9, time.time() - started))
         log.write(step, scalars, "train")

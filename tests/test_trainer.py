@@ -1,0 +1,162 @@
+"""`cdgmvae train`: runs, data errors, label hiding, resume after SIGKILL, torchrun with two processes."""
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from cdgmvae import cli
+from engine.checkpoint import load_model
+from training.dataset import SegmentSampler, hide_labels, load_prepared
+
+from helpers_model import TINY, one_thread, write_config, write_fake_dataset
+
+_one_thread = pytest.fixture(autouse=True)(one_thread)
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+EMOPIA = REPO / "data" / "emopia" / "midis"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_fake_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    return write_config(tmp_path_factory.mktemp("config") / "tiny.json")
+
+
+def _train_args(data, config, out, steps, *extra):
+    return ["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", str(steps),
+            "--batch", "4", "--threads", "1", "--rho", "0.5", *map(str, extra)]
+
+
+def _log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def _subprocess_env():
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def test_train_writes_logs_checkpoints_and_a_loadable_model(tmp_path, data, config):
+    out = tmp_path / "run"
+    assert cli.main(_train_args(data, config, out, 8, "--val-every", 4, "--ckpt-every", 4)) == 0
+    log = _log(out)
+    assert [entry["step"] for entry in log] == list(range(1, 9))
+    for entry in log:
+        for term in ("loss", "rec", "kl_z_r", "kl_z_k", "kl_y_a", "kl_y_v", "cls_a", "cls_v", "dis", "dis_adv",
+                     "mean_distance_r", "mean_distance_k"):
+            assert math.isfinite(entry[term]), (term, entry)
+        # every batch mixes labelled and unlabelled segments
+        assert 0 < entry["labelled_fraction"] < 1 and entry["cls_a"] > 0
+    assert json.loads((out / "ckpt" / "last.json").read_text())["step"] == 8
+    best = json.loads((out / "ckpt" / "best.json").read_text())
+    assert set(best["val"]) == {"acc_arousal", "acc_valence", "acc_quadrant"}
+    model, cfg = load_model(out)
+    assert cfg == TINY and not model.training
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 1 and summary["ranks_in_sync"]
+    # a second run into the same folder must ask for --resume
+    assert cli.main(_train_args(data, config, out, 8)) == 2
+
+
+def test_data_errors_say_what_to_do(tmp_path, config, capsys):
+    assert cli.main(_train_args(tmp_path / "nowhere", config, tmp_path / "run", 2)) == 2
+    assert "cdgmvae prepare" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{")
+    assert cli.main(_train_args(tmp_path / "bad", config, tmp_path / "run", 2)) == 2
+    err = capsys.readouterr().err
+    assert "not valid JSON" in err and err.count("\n") == 1
+    assert cli.main(_train_args(tmp_path, config, tmp_path / "run", 2)) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_rho_hides_labels_deterministically_and_batches_mix(data):
+    train, _ = load_prepared(data, TINY.bar_len)
+    n_labelled = sum(p.labelled for p in train)
+    assert 0 < n_labelled < len(train)
+    hidden = hide_labels(train, 0.25, seed=1)
+    assert sum(p.labelled for p in hidden) == round(0.25 * len(train))
+    assert hidden == hide_labels(train, 0.25, seed=1)
+    assert {p.id for p in hidden if p.labelled} != {p.id for p in hide_labels(train, 0.25, seed=2) if p.labelled}
+    sampler = SegmentSampler(hidden, TINY.n_bars, 6, seed=0)
+    for step in range(5):
+        batch = sampler[step]
+        known = batch["arousal"] >= 0
+        assert 0 < int(known.sum()) < 6
+        assert all(torch.equal(batch[k], sampler[step][k]) for k in batch)
+        assert batch["bar_mask"][:, 0].all()
+    assert not torch.equal(sampler[0]["tokens"], sampler[1]["tokens"])
+
+
+def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path, data, config):
+    steps = 40
+    args = lambda out: [sys.executable, "-m", "cdgmvae", *_train_args(data, config, out, steps, "--ckpt-every", 5,
+                                                                      "--val-every", 10)]
+    reference = tmp_path / "reference"
+    subprocess.run(args(reference), check=True, env=_subprocess_env(), capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(args(killed), env=_subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed / "ckpt" / "last.json"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    checkpoint_step = json.loads(last.read_text())["step"]
+    assert checkpoint_step < steps
+
+    resumed = subprocess.run(args(killed) + ["--resume"], env=_subprocess_env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    drop = {"tokens_per_s"}
+    want = [{k: v for k, v in e.items() if k not in drop} for e in _log(reference)]
+    got = [{k: v for k, v in e.items() if k not in drop} for e in _log(killed)]
+    assert [e["step"] for e in got] == list(range(1, steps + 1))
+    assert got[checkpoint_step:] == want[checkpoint_step:]
+    assert got == want
+    assert load_model(killed)[0].state_dict().keys() == load_model(reference)[0].state_dict().keys()
+    for (name, a), b in zip(load_model(killed)[0].state_dict().items(), load_model(reference)[0].state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_torchrun_two_cpu_processes_end_with_identical_weights(tmp_path, data, config):
+    out = tmp_path / "ddp"
+    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "cdgmvae",
+           *_train_args(data, config, out, 4, "--val-every", 100, "--ckpt-every", 100)]
+    result = subprocess.run(cmd, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert len(summary["weights_sha256"]) == 2
+    assert summary["weights_sha256"][0] == summary["weights_sha256"][1]
+    assert summary["ranks_in_sync"]
+
+
+@pytest.mark.skipif(not EMOPIA.is_dir(), reason="the bundled EMOPIA clips are missing")
+def test_loss_falls_on_a_handful_of_emopia_clips(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in sorted(EMOPIA.glob("Q*.mid"))[::150][:6]:
+        shutil.copy(path, clips / path.name)
+    assert cli.main(["prepare", str(clips), "--out", str(tmp_path / "data"), "--workers", "1", "--quiet"]) == 0
+    config = write_config(tmp_path / "tiny.json", replace(TINY, bar_len=128, d_model=64, d_ff=128))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(tmp_path / "data"), "--config", config, "--out", str(out),
+                     "--steps", "60", "--batch", "4", "--lr", "3e-3", "--warmup", "5", "--threads", "1",
+                     "--val-every", "1000", "--ckpt-every", "1000"]) == 0
+    rec = [entry["rec"] for entry in _log(out)]
+    first, last = sum(rec[:5]) / 5, sum(rec[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
