@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "evaluate-control": ("training.control_cli", "measure how well generated music follows the requested emotion"),
     "live": ("bridge.live_cli", "play live: bars on a virtual MIDI port, Ableton Link, OSC control"),
     "osc-spec": ("bridge.osc_spec_cli", "print the OSC address space"),
+    "demo": ("cdgmvae.demo", "the bundled model at work: a piece per emotion and a transfer, as MIDI and PNG"),
 }
 
 

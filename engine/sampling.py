@@ -13,9 +13,11 @@ def sample(logits: Tensor, allowed: Tensor, temperature: float, top_p: float,
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
     if top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        # keep the smallest set of tokens whose mass reaches top_p (the most likely token always stays)
-        drop = sorted_probs.cumsum(-1) - sorted_probs >= top_p
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+        # keep the smallest set of most likely tokens whose mass reaches top_p: every token at least as
+        # likely as the last one that set needs
+        sorted_probs = probs.sort(dim=-1, descending=True).values
+        needed = ((sorted_probs.cumsum(-1) - sorted_probs) < top_p).sum(-1, keepdim=True)
+        probs = probs.masked_fill(probs < sorted_probs.gather(-1, needed - 1), 0.0)
+    # a draw from the categorical distribution: the smallest exponential clock wins (no host sync)
+    clocks = torch.empty_like(probs).exponential_(generator=generator)
+    return (probs / clocks).argmax(-1)

@@ -1,0 +1,55 @@
+"""Options and set-up that `generate`, `transfer` and `swap` share."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from engine import codec
+from engine.backends import BACKENDS
+from engine.errors import UserError
+from engine.generator import Controls, Generator
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--backend", choices=BACKENDS, default="eager", help="decoder backend (default eager)")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same notes (default 0)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    parser.add_argument("--candidates", type=int, default=1, metavar="K",
+                        help="decode K bars at once and keep the one closest to the target emotion (default 1)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+
+
+def generator_from_args(args: argparse.Namespace, **controls) -> Generator:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+    try:
+        control = Controls(temperature=args.temperature, top_p=args.top_p, **controls)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return Generator.load(args.checkpoint, device=args.device, seed=args.seed, backend=args.backend,
+                          candidates=args.candidates, controls=control)
+
+
+def read_piece(path: Path, bar_len: int) -> list[list[int]]:
+    if not path.is_file():
+        raise UserError(f"{path} is not a file")
+    try:
+        return codec.encode(path, bar_len).bars
+    except ValueError:
+        raise UserError(f"{path} has no notes") from None
+    except Exception as err:
+        raise UserError(f"{path} is not a readable MIDI file ({type(err).__name__}: {err})") from None
+
+
+def write_bars(bars, out: Path, report: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    codec.decode([b.tokens for b in bars]).write(str(out))
+    print(json.dumps({"out": str(out), "bars": len(bars), **report}))
