@@ -93,11 +93,19 @@ def setup_logging() -> None:
     log.propagate = False
 
 
-def raise_priority() -> None:
+def raise_priority() -> str:
+    """The sender process only waits and sends: let it preempt everything else where the OS allows
+    (a low realtime priority, below JACK's), else a higher nice level."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(5))
+        return "realtime (SCHED_FIFO 5)"
+    except (OSError, AttributeError):
+        pass
     try:
         os.nice(-10)
+        return "nice -10"
     except (OSError, AttributeError):
-        pass  # not allowed here: the generator process runs at lower priority anyway
+        return "normal (not allowed to raise it)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
         generator = Generator(factory)
         stack.callback(generator.close)
-        raise_priority()
+        priority = raise_priority()
         osc = OscServer(args.osc_host, args.osc_port, args.osc_allow, args.feedback, state)
         stack.callback(osc.close)
         generator.wait_ready(GENERATOR_START_TIMEOUT)
@@ -136,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: scheduler.stop.set())
         osc.start()
-        print_banner(args, port_label, osc, clock, midi_in)
+        print_banner(args, port_label, osc, clock, midi_in, priority)
         scheduler.run()
         log.info(f"stopped after {scheduler.bars_played} bars, {scheduler.missed} missed, "
                  f"{state.ignored} OSC messages ignored")
@@ -145,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_banner(args, port_label: str, osc: OscServer, clock, midi_in) -> None:
+def print_banner(args, port_label: str, osc: OscServer, clock, midi_in, priority: str) -> None:
     host, port = osc.address
     lines = [
         "cdgmvae live",
@@ -157,7 +165,8 @@ def print_banner(args, port_label: str, osc: OscServer, clock, midi_in) -> None:
         f"  OSC in    {host}:{port} (cdgmvae osc-spec lists the addresses; /cdgmvae/hello registers for "
         f"feedback)" + ("" if osc.allow is None else f"; obeying only {', '.join(map(str, osc.allow))}"),
         f"  feedback  {', '.join(args.feedback) or 'to senders of /cdgmvae/hello'}",
-        f"  source    {args.source}" + (f" ({args.clip})" if args.clip else ""),
+        f"  source    {args.source}" + (f" ({args.clip})" if args.clip else "")
+        + f"; generator in its own process, sender priority {priority}",
     ]
     if midi_in is not None:
         lines.append(f"  MIDI in   {midi_in.label}: play into it, then send /cdgmvae/transfer 1")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -16,6 +17,7 @@ RTMIDI_APIS = {"jack": "UNIX_JACK", "alsa": "LINUX_ALSA", "coremidi": "MACOSX_CO
 ALTERNATIVES = ("--midi-api jack (with a JACK server running), the name of an existing port such as a "
                 "loopMIDI port (Windows), or --record FILE.mid to write the stream to a file")
 RECORD_PPQ = 480
+DRAIN_SECONDS = 0.05  # JACK sends what we wrote at its next period: let the last note-offs leave
 
 
 def resolve_api(api: str) -> str:
@@ -111,4 +113,5 @@ class MidiOut:
         if self.recorder is not None:
             self.recorder.save()
         if self.port is not None:
+            time.sleep(DRAIN_SECONDS)
             self.port.close()

@@ -36,6 +36,10 @@ class Player:
             end = start + max(1, note.duration) / SIXTEENTHS_PER_BEAT
             self.push(start, ON, (channel, pitch, velocity, end))
 
+    def shift(self, beats: float) -> None:
+        self.heap = [(beat + beats, order, serial, payload) for beat, order, serial, payload in self.heap]
+        heapq.heapify(self.heap)
+
     def next_beat(self) -> Optional[float]:
         return self.heap[0][0] if self.heap else None
 

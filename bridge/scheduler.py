@@ -23,6 +23,7 @@ from bridge.player import Player
 from bridge.sources import Bar, Controls
 
 log = logging.getLogger("cdgmvae.live")
+JUMP_BEATS = 0.05  # more than tempo changes between two steps can move the beat
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Scheduler:
         self.lam = state.controls.lam
         self.gen_times: deque[float] = deque(maxlen=16)
         self.to_monotonic = clock.monotonic_offset()
+        self.previous = None          # the timeline of the last step, to see Link move the timeline
 
     def run(self) -> None:
         try:
@@ -74,10 +76,12 @@ class Scheduler:
         if timeline.playing != self.playing:
             self.transport(timeline, now)
         if not self.playing:
+            self.previous = timeline
             self.maybe_request(controls, timeline, now, deadline=now)  # keep a bar ready for the start
             time.sleep(self.settings.max_sleep)
             return
 
+        self.follow_jump(timeline, now)
         s = self.settings
         beat_now = timeline.beat_at(now + s.latency)
         bar_beat = self.next_bar * QUANTUM
@@ -175,6 +179,20 @@ class Scheduler:
         if all_off:
             self.out.all_notes_off(beat, timeline.tempo)
 
+    def follow_jump(self, timeline, now: float) -> None:
+        """When Link sessions merge, the beat timeline moves: keep the queued notes on their bars of the
+        new timeline (shifted by whole bars) instead of dropping them."""
+        previous, self.previous = self.previous, timeline
+        if previous is None:
+            return
+        delta = timeline.beat_at(now) - previous.beat_at(now)
+        if abs(delta) < JUMP_BEATS:
+            return
+        bars = round(delta / QUANTUM)
+        self.player.shift(bars * QUANTUM)
+        self.next_bar += bars
+        log.info(f"the session timeline moved by {delta:+.2f} beats (a Link peer joined?): following it")
+
     # -- transport -------------------------------------------------------------------------------
 
     def first_bar(self, timeline, now: float) -> int:
@@ -182,7 +200,7 @@ class Scheduler:
         return math.ceil(timeline.beat_at(now + s.latency + s.guard + 0.001) / QUANTUM)
 
     def transport(self, timeline, now: float) -> None:
-        self.playing = timeline.playing
+        self.playing, self.previous = timeline.playing, timeline
         if self.playing:
             if not self.programs_sent:
                 self.out.program_changes(timeline.beat_at(now), timeline.tempo)

@@ -2,6 +2,8 @@
 a second rtmidi JACK client that records what arrives, and a multi-track test clip."""
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import re
 import shutil
@@ -17,6 +19,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 KICK = 36  # the test clip's kick, on every bar line and nowhere else
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the test process dies, even killed by a timeout, so no
+    jackd or bridge outlives a test run."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def realtime_allowed() -> bool:
+    try:
+        return subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
 
 
 def free_udp_port() -> int:
@@ -36,21 +51,25 @@ def wait_until(predicate, timeout: float, what: str):
 
 
 @pytest.fixture(scope="session")
-def jack_server():
-    """A JACK server with the dummy driver (48 kHz, 64-frame period), unique to this test session."""
+def jack_server(tmp_path_factory):
+    """A JACK server with the dummy driver (48 kHz, 64-frame period), unique to this test session.
+    Realtime where allowed: without it, on a loaded machine, JACK drops cycles (and their events)."""
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed (Debian: apt-get install jackd2)")
     name = f"cdgmvae-test-{os.getpid()}"
     env_before = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = tmp_path_factory.mktemp("jackd") / "jackd.log"
+    log_file = open(log_path, "w")  # a file, not a pipe: a full pipe would block jackd, and every client
+    realtime = "-R" if realtime_allowed() else "-r"
+    proc = subprocess.Popen(["jackd", "-n", name, realtime, "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         wait_until(lambda: subprocess.run(["jack_lsp"], capture_output=True).returncode == 0
                    or proc.poll() is not None, 10, "jackd to start")
         if proc.poll() is not None:
-            pytest.fail(f"jackd exited: {proc.stderr.read().decode(errors='replace')[-500:]}")
+            pytest.fail(f"jackd exited: {log_path.read_text()[-500:]}")
         yield name
     finally:
         proc.terminate()
@@ -58,6 +77,7 @@ def jack_server():
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log_file.close()
         for key, value in env_before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -76,34 +96,41 @@ def jack_port(suffix: str, timeout: float = 15) -> str:
 
 
 class MidiRecorder:
-    """A second JACK client: a virtual input port recording (time.monotonic(), message)."""
+    """A second JACK client (midi_recorder.py, in its own process): what arrives, with time.monotonic()."""
 
     def __init__(self, name: str) -> None:
-        import mido
-
         self.name = name
-        self.messages: list = []
-        self.lock = threading.Lock()
-        backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
-        self.port = backend.open_input(name, virtual=True, client_name=f"rec-{name}", callback=self.receive)
-
-    def receive(self, msg) -> None:
-        with self.lock:
-            self.messages.append((time.monotonic(), msg))
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("midi_recorder.py")), name],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=die_with_parent)
+        assert self.proc.stdout.readline().strip() == "ready", "the MIDI recorder did not start"
 
     def connect_from(self, source_port: str) -> None:
         subprocess.run(["jack_connect", source_port, jack_port(self.name)], check=True)
 
     def snapshot(self) -> list:
-        with self.lock:
-            return list(self.messages)
+        import mido
+
+        self.proc.stdin.write("dump\n")
+        self.proc.stdin.flush()
+        return [(t, mido.Message.from_bytes(data)) for t, data in json.loads(self.proc.stdout.readline())]
+
+    def final(self) -> list:
+        """Everything, once what was in flight when the sender exited has arrived."""
+        time.sleep(0.2)
+        return self.snapshot()
 
     def note_ons(self, channel=None, note=None) -> list:
         return [(t, m) for t, m in self.snapshot() if m.type == "note_on" and m.velocity > 0
                 and (channel is None or m.channel == channel) and (note is None or m.note == note)]
 
     def close(self) -> None:
-        self.port.close()
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
 
 
 @pytest.fixture
@@ -125,7 +152,7 @@ class Live:
         if "--link" not in args:
             cmd.append("--no-link")
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, preexec_fn=die_with_parent)
         self.reader = threading.Thread(target=self.read, daemon=True)
         self.reader.start()
 

@@ -44,7 +44,7 @@ def test_bars_arrive_on_time_on_their_channels_and_stop_clean(live_factory, reco
     programs = {m.channel: m.program for _, m in recorder.snapshot() if m.type == "program_change"}
     assert programs == {0: 0, 1: 25, 2: 33, 3: 48}
 
-    messages = recorder.snapshot()
+    messages = recorder.final()
     assert balance(messages) == Counter(), "notes left sounding after SIGINT"
     assert any(m.type == "control_change" and m.control == 123 for _, m in messages[-10:])
     assert not [b for b in live.bars() if b["late"]], live.output()
@@ -60,7 +60,7 @@ def test_sigterm_also_silences(live_factory, recorder, test_clip):
     live.wait_for(r"bar 1 ", timeout=30)
     assert live.interrupt(signal.SIGTERM) == 0
     assert recorder.note_ons()
-    assert balance(recorder.snapshot()) == Counter()
+    assert balance(recorder.final()) == Counter()
 
 
 def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip):
@@ -82,4 +82,4 @@ def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip
     intervals = [b - a for a, b in zip(kicks, kicks[1:])]
     assert len(intervals) >= 4, live.output()
     assert max(abs(i - BAR) for i in intervals) < 0.010, intervals
-    assert balance(recorder.snapshot()) == Counter()
+    assert balance(recorder.final()) == Counter()
