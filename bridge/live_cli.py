@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from bridge.clock import InternalClock, LinkClock
 from bridge.generator import Generator
 from bridge.midi_out import MidiFileRecorder, MidiOut, open_output
-from bridge.osc_server import LiveState, OscServer
+from bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks
 from bridge.osc_spec import EMOTION_VA, EMOTIONS
 from bridge.scheduler import Scheduler, Settings
 from bridge.sources import SOURCES, Controls, default_source
@@ -83,6 +83,9 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
     if args.bars is not None and args.bars < 1:
         raise UserError("--bars must be at least 1")
+    for target in args.feedback:
+        parse_host_port(target)
+    parse_networks(args.osc_allow)
 
 
 def setup_logging() -> None:

@@ -10,7 +10,7 @@ from engine import vocab as V
 from engine.errors import UserError
 from engine.notes import TRACK_CHANNEL, GridNote
 
-KEEP_BARS = 4
+KEEP_BARS = 4  # the longest phrase handed to the source
 CHANNEL_TRACK = {channel: track for track, channel in enumerate(TRACK_CHANNEL)}  # others: Piano
 
 
@@ -37,36 +37,41 @@ class MidiIn:
                 self.events.append((self.clock.now(), msg))
 
     def bars(self, timeline, playing_bar: int) -> list[Bar]:
-        """The notes of the last KEEP_BARS whole bars before `playing_bar` (the bar under way), oldest
-        first; leading empty bars dropped, so an empty list means nothing was played."""
         with self.lock:
             events = list(self.events)
-        oldest = playing_bar - KEEP_BARS
-        now_beat = timeline.beat_at(self.clock.now())
-        bars: list[Bar] = [[] for _ in range(KEEP_BARS)]
-        held: dict[tuple[int, int], tuple[float, int]] = {}  # (channel, pitch) -> (onset beat, velocity)
-
-        def close(key, end_beat):
-            start, velocity = held.pop(key)
-            sixteenth = round(start * 4)
-            bar = sixteenth // V.POSITIONS_PER_BAR - oldest
-            if 0 <= bar < KEEP_BARS:
-                duration = min(V.MAX_DURATION, max(1, round((end_beat - start) * 4)))
-                bars[bar].append(GridNote(CHANNEL_TRACK.get(key[0], V.PIANO), key[1], velocity,
-                                          sixteenth % V.POSITIONS_PER_BAR, duration))
-
-        for t, msg in events:
-            beat = timeline.beat_at(t)
-            key = (msg.channel, msg.note)
-            if key in held:
-                close(key, beat)
-            if msg.type == "note_on" and msg.velocity > 0:
-                held[key] = (beat, msg.velocity)
-        for key in list(held):
-            close(key, now_beat)
-        while bars and not bars[0]:
-            bars.pop(0)
-        return bars
+        return grid_bars(events, timeline, playing_bar, self.clock.now())
 
     def close(self) -> None:
         self.port.close()
+
+
+def grid_bars(events: list, timeline, playing_bar: int, now: float) -> list[Bar]:
+    """The performer's last phrase: up to KEEP_BARS whole bars before `playing_bar` (the bar under way),
+    ending with the last bar that has notes, oldest first, leading empty bars dropped ([]: nothing
+    played). From (time, note_on/note_off message) events; a note still held ends now."""
+    notes: dict[int, Bar] = {}  # session bar -> its notes
+    held: dict[tuple[int, int], tuple[float, int]] = {}  # (channel, pitch) -> (onset beat, velocity)
+
+    def close(key, end_beat):
+        start, velocity = held.pop(key)
+        sixteenth = round(start * 4)
+        bar = sixteenth // V.POSITIONS_PER_BAR
+        if bar < playing_bar:
+            duration = min(V.MAX_DURATION, max(1, round((end_beat - start) * 4)))
+            notes.setdefault(bar, []).append(GridNote(CHANNEL_TRACK.get(key[0], V.PIANO), key[1], velocity,
+                                                      sixteenth % V.POSITIONS_PER_BAR, duration))
+
+    for t, msg in events:
+        beat = timeline.beat_at(t)
+        key = (msg.channel, msg.note)
+        if key in held:
+            close(key, beat)
+        if msg.type == "note_on" and msg.velocity > 0:
+            held[key] = (beat, msg.velocity)
+    for key in list(held):
+        close(key, timeline.beat_at(now))
+    if not notes:
+        return []
+    last = max(notes)
+    first = min(b for b in notes if b > last - KEEP_BARS)
+    return [notes.get(b, []) for b in range(first, last + 1)]

@@ -1,0 +1,59 @@
+"""`cdgmvae osc-spec` and the one-line errors of `cdgmvae live`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bridge.osc_spec import TABLE
+from conftest import REPO
+
+
+def cdgmvae(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cdgmvae", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_osc_spec_prints_the_table():
+    out = cdgmvae("osc-spec")
+    assert out.returncode == 0
+    for message in TABLE:
+        assert f"`{message.address}`" in out.stdout
+    table = json.loads(cdgmvae("osc-spec", "--json").stdout)
+    assert [row["address"] for row in table] == [m.address for m in TABLE]
+    assert table[0]["low"] == 0.0 and table[0]["high"] == 1.0 and table[0]["types"] == "f"
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cdgmvae live: error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
+def test_no_alsa_sequencer_names_the_alternatives():
+    line = one_line_error(cdgmvae("live", "--midi-api", "alsa", "--no-link"))
+    assert "/dev/snd/seq" in line
+    for alternative in ("--midi-api jack", "loopMIDI", "--record"):
+        assert alternative in line
+
+
+def test_no_jack_server_says_so():
+    line = one_line_error(cdgmvae("live", "--midi-api", "jack", "--no-link",
+                                  env={"JACK_DEFAULT_SERVER": f"absent-{os.getpid()}"}))
+    assert "no JACK server is running" in line and "--record" in line
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--feedback", "localhost"], "HOST:PORT"),
+    (["--osc-allow", "my-tablet"], "--osc-allow"),
+    (["--lambda", "2"], "--lambda"),
+    (["--clip", "/nonexistent.mid", "--source", "clip"], "clip not found"),
+])
+def test_bad_options_are_one_line_errors(args, words):
+    assert words in one_line_error(cdgmvae("live", "--no-link", *args))
