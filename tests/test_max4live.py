@@ -288,17 +288,21 @@ def jack_server():
     missing = [tool for tool in ("jackd", "jack_lsp", "oscsend", "oscdump") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install jackd2 liblo-tools)")
-    name = f"cdgmvae-test-{os.getpid()}"
+    name = f"cdgmvae-max4live-{os.getpid()}"  # not the bridge tests' server, which may still run
     proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
-    for _ in range(50):
-        if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
-            break
-        time.sleep(0.1)
-    yield env
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        for _ in range(100):
+            if proc.poll() is not None:
+                pytest.fail(f"jackd exited with code {proc.returncode}")
+            if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.mark.slow
