@@ -1,0 +1,50 @@
+"""The bar source backed by the model: the engine's Generator, running in the generator process."""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from typing import Optional
+
+from bridge.sources import Bar, BarSource, Controls, SourceFactory
+
+
+class ModelSource(BarSource):
+    """Each bar from the CDGMVAE generator; controls map onto its targets, lambda and temperature.
+    Turning transfer on continues from the bars heard on --midi-in, moved toward the target by lambda."""
+
+    def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int) -> None:
+        super().__init__()
+        import torch
+
+        from engine.generator import Generator
+        torch.set_num_threads(threads)
+        self.generator = Generator.load(checkpoint, backend=backend, seed=seed)
+        self.last = None
+        self.transferring = False
+
+    def set_controls(self, controls: Controls) -> None:
+        super().set_controls(controls)
+        self.generator.set_controls(valence=controls.valence, arousal=controls.arousal, lam=controls.lam,
+                                    temperature=controls.temperature)
+
+    def next_bar(self) -> Bar:
+        from engine import codec
+        from engine import vocab as V
+        if self.controls.transfer and self.heard and not self.transferring:
+            tempo_bin = V.tempo_to_bin(self.last.tempo if self.last else 120.0)
+            played = [codec.bar_tokens(sorted(bar, key=codec.note_order), tempo_bin)[0] for bar in self.heard]
+            self.generator.continue_from(played)
+        self.transferring = self.controls.transfer
+        self.last = self.generator.next_bar()
+        return self.last.notes
+
+    def mood(self) -> tuple[float, float]:
+        return (self.last.valence, self.last.arousal) if self.last else super().mood()
+
+
+def model_factory(args: argparse.Namespace) -> SourceFactory:
+    threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the sender (DESIGN.md 6)
+    checkpoint = str(args.checkpoint) if getattr(args, "checkpoint", None) else None
+    return functools.partial(ModelSource, checkpoint, getattr(args, "backend", None) or "eager",
+                             getattr(args, "seed", None), threads)

@@ -1,0 +1,141 @@
+"""The engine's generator with the bundled default model."""
+from pathlib import Path
+
+import pretty_midi
+import pytest
+import torch
+
+from engine import codec
+from engine.backends import make_step, tensorrt_unavailable_reason
+from engine.errors import UserError
+from engine.generator import Controls, Generator
+from engine.grammar import is_valid_bar
+
+ROOT = Path(__file__).parent.parent
+CLIPS = sorted((ROOT / "data/emopia/midis").glob("Q3_*.mid"))[:3]
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    torch.set_num_threads(2)
+    return Generator.load(seed=0)
+
+
+def test_bars_sampled_hot_are_all_valid_remi_and_valid_midi(generator, tmp_path):
+    generator.controls = Controls(valence=0.5, arousal=0.5, temperature=2.0, top_p=1.0)
+    bars = []
+    for seed in range(25):
+        generator.reset(seed)
+        bars += generator.generate(20)
+    assert len(bars) == 500
+    assert all(is_valid_bar(b.tokens, generator.model.cfg.bar_len) for b in bars)
+    for start in range(0, 500, 20):
+        piece = bars[start: start + 20]
+        path = tmp_path / f"{start}.mid"
+        codec.decode([b.tokens for b in piece]).write(str(path))
+        back = pretty_midi.PrettyMIDI(str(path))
+        notes = [n for inst in back.instruments for n in inst.notes]
+        assert len(notes) == sum(len(b.notes) for b in piece)
+        assert all(0 <= n.pitch < 128 and 0 < n.velocity < 128 and n.end > n.start for n in notes)
+
+
+def test_same_seed_same_notes_and_another_seed_differs(generator):
+    generator.controls = Controls.for_emotion("tense")
+    runs = []
+    for seed in (7, 7, 8):
+        generator.reset(seed)
+        runs.append([b.tokens for b in generator.generate(3)])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_a_change_of_emotion_takes_effect_at_the_next_bar(generator):
+    generator.controls = Controls.for_emotion("sad", lam=1.0)
+    generator.reset(3)
+    steady = [b.tokens for b in generator.generate(4)]
+    generator.reset(3)
+    first = [b.tokens for b in generator.generate(2)]
+    generator.set_controls(valence=1.0, arousal=1.0)
+    target_r, target_k = generator.target(1.0, 1.0)
+    changed = generator.next_bar()
+    assert first == steady[:2]                       # nothing changed before the bar line
+    assert torch.allclose(generator.z_r, target_r) and torch.allclose(generator.z_k, target_k)
+    assert changed.valence > 0.9 and changed.arousal > 0.9
+
+
+def test_small_lambda_moves_part_of_the_way(generator):
+    generator.controls = Controls.for_emotion("sad", lam=0.25)
+    generator.reset(0)
+    generator.next_bar()
+    start_r = generator.z_r.clone()
+    generator.set_controls(valence=1.0, arousal=1.0)
+    generator.next_bar()
+    target_r, _ = generator.target(1.0, 1.0)
+    assert torch.allclose(generator.z_r, start_r + 0.25 * (target_r - start_r), atol=1e-6)
+
+
+def test_transfer_lambda_zero_keeps_the_source_latents(generator):
+    bars = codec.encode(CLIPS[0]).bars
+    mu_r, mu_k, _, _ = generator.encode_piece(bars)
+    z_r, z_k = generator.transferred_latents(bars, valence=1.0, arousal=1.0, lam=0.0)
+    assert torch.equal(z_r, mu_r) and torch.equal(z_k, mu_k)
+
+
+def test_transfer_to_happy_moves_the_inferred_emotion_toward_it(generator):
+    before, after = [], []
+    for path in CLIPS:
+        bars = codec.encode(path).bars[:8]
+        _, _, p_a, p_v = generator.encode_piece(bars)
+        moved = generator.transfer(bars, valence=1.0, arousal=1.0, lam=1.0)
+        _, _, q_a, q_v = generator.encode_piece([b.tokens for b in moved])
+        before.append(float(p_a + p_v))
+        after.append(float(q_a + q_v))
+    assert sum(after) > sum(before)
+
+
+def test_generated_music_follows_arousal(generator):
+    """Over several seeds, high-arousal pieces have more notes per bar than low-arousal pieces."""
+    density = {}
+    for arousal in (0.0, 1.0):
+        generator.controls = Controls(valence=0.5, arousal=arousal)
+        notes = 0
+        for seed in range(4):
+            generator.reset(seed)
+            notes += sum(len(b.notes) for b in generator.generate(6))
+        density[arousal] = notes / 24
+    assert density[1.0] > density[0.0]
+
+
+def test_candidates_pick_one_bar_and_keep_going(generator):
+    many = Generator(generator.model, seed=0, candidates=3, controls=Controls.for_emotion("happy"))
+    bars = many.generate(3)
+    assert len(bars) == 3 and all(is_valid_bar(b.tokens, many.model.cfg.bar_len) for b in bars)
+    assert many.memory.mask.shape[0] == 1
+
+
+def test_tensorrt_says_why_it_cannot_run_here_and_what_to_use(generator):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: the GPU test covers the tensorrt backend")
+    with pytest.raises(UserError, match="--backend compiled or --backend eager"):
+        make_step("tensorrt", generator.cache)
+    assert "GPU" in tensorrt_unavailable_reason(torch.device("cpu"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_cached_and_compiled_decoding_match_the_cpu(generator):
+    """Greedy decoding without latent noise: the GPU backends give the CPU's first bar."""
+    model = Generator.load(device="cuda").model
+    greedy = Controls(valence=1.0, arousal=1.0, temperature=0.0, variety=0.0)
+    expected = Generator(generator.model, seed=0, controls=greedy).next_bar().tokens
+    for backend in ("eager", "compiled"):
+        gpu = Generator(model, seed=0, backend=backend, controls=greedy)
+        assert gpu.next_bar().tokens[:32] == expected[:32], backend
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(tensorrt_unavailable_reason(torch.device("cuda")) is not None,
+                    reason="needs a CUDA GPU and torch-tensorrt")
+def test_tensorrt_backend_decodes_valid_bars():
+    gpu = Generator.load(device="cuda", seed=0, backend="tensorrt", controls=Controls.for_emotion("calm"))
+    assert all(is_valid_bar(b.tokens, gpu.model.cfg.bar_len) for b in gpu.generate(2))

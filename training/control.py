@@ -1,0 +1,56 @@
+"""How well generated music follows the requested emotion, judged by the reference classifier (an
+independent judge) and by the model's own q(y|x)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from engine.emotion import EMOTIONS, QUADRANTS, emotion_va
+from engine.generator import Controls, Generator
+from training.baseline import LogisticRegression, clip_features
+
+BASELINE = Path(__file__).resolve().parent / "baseline.json"
+
+
+def evaluate_control(generator: Generator, pieces: int = 16, bars: int = 16, seed: int = 0,
+                     baseline_path: Path = BASELINE, progress: bool = True) -> dict:
+    """Per quadrant and dimension, the fraction of pieces recognised as the requested emotion."""
+    baseline = LogisticRegression.load(baseline_path)
+    base_controls = generator.controls
+    rows = {}
+    bar = tqdm(total=len(EMOTIONS) * pieces, desc="evaluate-control", unit="piece", disable=not progress)
+    for emotion in EMOTIONS:
+        valence, arousal = emotion_va(emotion)
+        generator.controls = Controls(valence=valence, arousal=arousal, lam=1.0,
+                                      temperature=base_controls.temperature, top_p=base_controls.top_p)
+        hits = {"baseline_arousal": 0, "baseline_valence": 0, "model_arousal": 0, "model_valence": 0}
+        density = []
+        for i in range(pieces):
+            generator.reset(seed + i)
+            piece = generator.generate(bars)
+            notes = [b.notes for b in piece]
+            p_arousal, p_valence = baseline.probabilities(clip_features(notes))[0]
+            _, _, m_arousal, m_valence = generator.encode_piece([b.tokens for b in piece])
+            hits["baseline_arousal"] += (p_arousal >= 0.5) == (arousal >= 0.5)
+            hits["baseline_valence"] += (p_valence >= 0.5) == (valence >= 0.5)
+            hits["model_arousal"] += (float(m_arousal) >= 0.5) == (arousal >= 0.5)
+            hits["model_valence"] += (float(m_valence) >= 0.5) == (valence >= 0.5)
+            density.append(sum(len(n) for n in notes) / bars)
+            bar.update()
+        rows[QUADRANTS[emotion] + " " + emotion] = {**{k: v / pieces for k, v in hits.items()},
+                                                   "notes_per_bar": float(np.mean(density))}
+    bar.close()
+    generator.controls = base_controls
+    overall = {k: float(np.mean([r[k] for r in rows.values()])) for k in next(iter(rows.values()))}
+    return {"pieces_per_quadrant": pieces, "bars": bars, "quadrants": rows, "overall": overall}
+
+
+def markdown(report: dict) -> str:
+    lines = ["| quadrant | baseline arousal | baseline valence | model arousal | model valence | notes/bar |",
+             "|---|---|---|---|---|---|"]
+    for name, r in list(report["quadrants"].items()) + [("overall", report["overall"])]:
+        lines.append(f"| {name} | {r['baseline_arousal']:.2f} | {r['baseline_valence']:.2f} | "
+                     f"{r['model_arousal']:.2f} | {r['model_valence']:.2f} | {r['notes_per_bar']:.1f} |")
+    return "\n".join(lines)
