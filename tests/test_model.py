@@ -1,6 +1,5 @@
 """Model structure: segment memory, gradient stopping, overfitting one segment, checkpoints."""
 import json
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -103,7 +102,6 @@ def test_tiny_model_overfits_one_segment():
                  arousal=torch.tensor([1, 0]), valence=torch.tensor([0, 1]))
     settings = LossSettings(beta_max=0.01, beta_warmup=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    started = time.time()
     first = None
     for _ in range(200):
         loss, terms = total_loss(model(tokens, batch["bar_mask"]), batch, model.prior_r, model.prior_k, 0.01, settings)
@@ -116,7 +114,6 @@ def test_tiny_model_overfits_one_segment():
     _, terms = total_loss(model(tokens, batch["bar_mask"]), batch, model.prior_r, model.prior_k, 0.01, settings)
     assert first > 5.0
     assert terms["rec"].item() < 0.05, terms
-    assert time.time() - started < 30
 
 
 def test_checkpoint_round_trip_and_clear_errors(tmp_path):

@@ -118,6 +118,8 @@ def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path
     assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     checkpoint_step = json.loads(last.read_text())["step"]
     assert checkpoint_step < steps
+    with (killed / "log.jsonl").open("a") as log:
+        log.write('{"step": 3')  # a line cut short by the kill
 
     resumed = subprocess.run(args(killed) + ["--resume"], env=_subprocess_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

@@ -138,12 +138,19 @@ class RunLog:
     def __init__(self, out: Path, start_step: int):
         self.path = out / "log.jsonl"
         if self.path.exists():  # a resumed run rewrites the steps after its checkpoint
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= start_step]
+            kept = [line for line in self.path.read_text().splitlines() if self._step(line) <= start_step]
             self.path.write_text("".join(line + "\n" for line in kept))
         self.file = self.path.open("a")
         from torch.utils.tensorboard import SummaryWriter  # heavy import, rank 0 only
         self.tb = SummaryWriter(str(out / "tb"), purge_step=start_step + 1 if start_step else None)
+
+    @staticmethod
+    def _step(line: str) -> float:
+        """A line's step; a line cut short by a kill counts as after any checkpoint."""
+        try:
+            return json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return float("inf")
 
     def write(self, step: int, scalars: dict[str, float], group: str) -> None:
         for name, value in scalars.items():
