@@ -162,3 +162,15 @@ def test_loss_falls_on_a_handful_of_emopia_clips(tmp_path):
     rec = [entry["rec"] for entry in _log(out)]
     first, last = sum(rec[:5]) / 5, sum(rec[-5:]) / 5
     assert last < 0.7 * first, (first, last)
+
+
+def test_posterior_learns_arousal_from_note_density(tmp_path):
+    """End to end: in the fake data high-arousal bars are denser, so q(y|x) must learn arousal (valence
+    is unrelated to the tokens there, so it is not asserted)."""
+    data = write_fake_dataset(tmp_path / "data", n_train=40, n_val=20, n_unlabelled=0, seed=3)
+    config = write_config(tmp_path / "tiny.json")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", "120",
+                     "--batch", "8", "--lr", "2e-3", "--threads", "1", "--val-every", "120", "--ckpt-every", "1000"]) == 0
+    val = json.loads((out / "summary.json").read_text())["val"]
+    assert val["acc_arousal"] >= 0.8, val
