@@ -41,3 +41,12 @@ def make_step(backend: str, cache: BarCache) -> Callable:
         import torch_tensorrt  # noqa: F401  (registers the "tensorrt" compile backend)
         return torch.compile(cache.step, backend="tensorrt", dynamic=False)
     raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def export_step(cache: BarCache) -> "torch.export.ExportedProgram":
+    """The fixed-shape step as an ExportedProgram (what TensorRT compiles): token [B], index [] -> logits,
+    with the cache updates captured as buffer mutations."""
+    batch = cache.tokens.shape[0]
+    token = torch.full((batch,), 2, dtype=torch.long, device=cache.keys.device)
+    index = torch.tensor(0, device=cache.keys.device)
+    return torch.export.export(cache, (token, index), strict=False)

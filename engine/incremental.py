@@ -12,17 +12,21 @@ Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's 
 """
 from __future__ import annotations
 
+import functools
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from engine.model import CDGMVAE, BarMemory
 from engine.vocab import PAD
 
 
-class BarCache:
-    """The state of decoding a batch of B bars with one model."""
+class BarCache(nn.Module):
+    """The state of decoding a batch of B bars with one model. Its tensors are buffers, so the step can
+    be exported (torch.export) with the cache mutations in the graph; `forward` is `step`."""
 
     def __init__(self, model: CDGMVAE, batch: int):
+        super().__init__()
         cfg = model.cfg
         self.model = model
         self.M = cfg.bar_len - 1
@@ -30,22 +34,23 @@ class BarCache:
         device, dtype = param.device, param.dtype
         d_head = cfg.d_model // cfg.n_heads
         slots = 2 * self.M
-        self.keys = torch.zeros(cfg.n_layers, batch, cfg.n_heads, slots, d_head, device=device, dtype=dtype)
-        self.values = torch.zeros_like(self.keys)
-        self.states = torch.zeros(cfg.n_layers, batch, self.M, cfg.d_model, device=device, dtype=dtype)
-        self.tokens = torch.full((batch, self.M), PAD, dtype=torch.long, device=device)
-        self.inject = torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype)
+        buffer = functools.partial(self.register_buffer, persistent=False)
+        buffer("keys", torch.zeros(cfg.n_layers, batch, cfg.n_heads, slots, d_head, device=device, dtype=dtype))
+        buffer("values", torch.zeros_like(self.keys))
+        buffer("states", torch.zeros(cfg.n_layers, batch, self.M, cfg.d_model, device=device, dtype=dtype))
+        buffer("tokens", torch.full((batch, self.M), PAD, dtype=torch.long, device=device))
+        buffer("inject", torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype))
         # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
-        self.allowed = torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device)
+        buffer("allowed", torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device))
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
 
         xl = model.decoder
         with torch.no_grad():
-            self.rel_k = [block.attn.rel_keys(xl.rel_emb) for block in xl.blocks]
+            buffer("rel_k", torch.stack([block.attn.rel_keys(xl.rel_emb) for block in xl.blocks]))
         position = torch.arange(self.M, device=device)
         slot_position = torch.cat([xl.memory_positions(self.M, device), position])
-        self.rel_idx = (position[:, None] - slot_position[None, :] - xl.min_distance).clamp(
-            0, xl.rel_emb.shape[0] - 1)  # [M queries, slots]
+        buffer("rel_idx", (position[:, None] - slot_position[None, :] - xl.min_distance).clamp(
+            0, xl.rel_emb.shape[0] - 1))  # [M queries, slots]
 
     @torch.no_grad()
     def start_bar(self, inject: Tensor, memory: BarMemory | None) -> None:
@@ -60,6 +65,9 @@ class BarCache:
                 self.keys[layer, :, :, : k.shape[2]] = k
                 self.values[layer, :, :, : v.shape[2]] = v
         self.allowed[:, :, : self.M] = memory_mask[:, None, :]
+
+    def forward(self, token: Tensor, index: Tensor) -> Tensor:
+        return self.step(token, index)
 
     @torch.no_grad()
     def step(self, token: Tensor, index: Tensor) -> Tensor:

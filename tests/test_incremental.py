@@ -48,3 +48,18 @@ def test_memory_changes_the_next_bar():
     cache.start_bar(z, memory)
     with_memory = cache.step(tokens[1:2, 0], torch.tensor(0))
     assert (without - with_memory).abs().max() > 1e-3
+
+
+def test_the_step_exports_with_its_cache_updates_and_matches_eager():
+    """The export path the tensorrt backend starts from, tested up to the TensorRT call."""
+    from engine.backends import export_step
+    model = tiny_model()
+    eager, exported_cache = BarCache(model, 2), BarCache(model, 2)
+    program = export_step(exported_cache)
+    step = program.module()
+    for cache in (eager, exported_cache):
+        cache.start_bar(torch.randn(2, 32, generator=torch.Generator().manual_seed(1)), None)
+    for i, token in enumerate([2, 20, 3, 100, 300]):
+        tokens = torch.tensor([token, token + 1])
+        torch.testing.assert_close(step(tokens, torch.tensor(i)), eager.step(tokens, torch.tensor(i)),
+                                   atol=1e-5, rtol=0)

@@ -1,0 +1,40 @@
+"""`cdgmvae export --backend compiled|tensorrt`: build what a fast backend needs, so the first live bar
+does not wait for it (torch.compile and TensorRT keep their results in their own on-disk caches)."""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from engine.backends import export_step, tensorrt_unavailable_reason
+from engine.errors import UserError
+from engine.generator import Generator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("compiled", "tensorrt"), required=True)
+    parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (tensorrt needs cuda)")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    if args.backend == "tensorrt":
+        reason = tensorrt_unavailable_reason(torch.device(args.device))
+        if reason:
+            raise UserError(f"{reason}; `cdgmvae export --backend compiled` builds the other fast backend")
+    generator = Generator.load(args.checkpoint, device=args.device, backend="eager", seed=0)
+    program = export_step(generator.cache)
+    print(f"exported the decoder step: {len(program.graph.nodes)} graph nodes")
+    if args.device == "cpu" and args.backend == "compiled":
+        cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR",
+                                   Path(tempfile.gettempdir()) / f"torchinductor_{os.environ.get('USER', 'root')}")
+    else:
+        cache_dir = "the torch-tensorrt engine cache" if args.backend == "tensorrt" else "the inductor cache"
+    Generator(generator.model, seed=0, backend=args.backend).next_bar()  # compiles, filling the caches
+    print(f"built the {args.backend} backend in {time.perf_counter() - started:.1f} s; cached in {cache_dir}")
+    return 0
