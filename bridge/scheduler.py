@@ -12,7 +12,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
-import mido
 
 from bridge.clock import QUANTUM
 from bridge.generator import Generator, Result

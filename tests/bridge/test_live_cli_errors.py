@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bridge.osc_spec import TABLE
-from conftest import REPO
+from live_harness import REPO
 
 
 def cdgmvae(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

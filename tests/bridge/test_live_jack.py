@@ -8,7 +8,7 @@ from collections import Counter
 import mido
 import pytest
 
-from conftest import KICK
+from live_harness import KICK
 from engine.notes import TRACK_CHANNEL
 
 BPM = 240.0

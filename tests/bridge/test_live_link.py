@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from conftest import KICK
+from live_harness import KICK
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
 

@@ -8,7 +8,7 @@ import time
 import mido
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from conftest import jack_port
+from live_harness import jack_port
 
 BPM = 240.0
 SIXTEENTH = 60.0 / BPM / 4

@@ -13,7 +13,7 @@ import time
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from conftest import free_udp_port, wait_until
+from live_harness import free_udp_port, wait_until
 
 BPM = "240"
 
