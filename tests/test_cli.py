@@ -46,3 +46,74 @@ def test_inspect_roundtrip_writes_the_same_notes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "key" in result.stdout and "Bar Tempo_120" in result.stdout
     assert codec.encode(out).notes == codec.encode(clip).notes
+
+
+CLIP_SAD = ROOT / "data/emopia/midis/Q3_Ie5koh4qvJc_5.mid"
+CLIP_HAPPY = ROOT / "data/emopia/midis/Q1_0vLPYiPN7qY_0.mid"
+
+
+def test_generate_writes_the_bars_asked_for_and_is_reproducible(tmp_path):
+    from engine import codec
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.mid"
+        result = cdgmvae("generate", "--emotion", "calm", "--bars", "3", "--seed", "5", "--out", str(out),
+                         "--threads", "1")
+        assert result.returncode == 0, result.stderr
+        assert '"bars": 3' in result.stdout
+        outs.append(codec.encode(out).notes)
+    assert outs[0] == outs[1] and sum(len(b) for b in outs[0]) > 0
+
+
+def test_generate_refuses_conflicting_or_missing_targets():
+    both = cdgmvae("generate", "--emotion", "sad", "--valence", "0.2", "--arousal", "0.1", "--out", "/tmp/x.mid")
+    neither = cdgmvae("generate", "--out", "/tmp/x.mid")
+    for result in (both, neither):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_transfer_and_swap_write_midi(tmp_path):
+    from engine import codec
+    moved = tmp_path / "moved.mid"
+    result = cdgmvae("transfer", str(CLIP_SAD), "--to", "happy", "--lambda", "0.8", "--out", str(moved),
+                     "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert len(codec.encode(moved).bars) >= len(codec.encode(CLIP_SAD).bars) - 1
+    swapped = tmp_path / "swapped.mid"
+    result = cdgmvae("swap", str(CLIP_SAD), str(CLIP_HAPPY), "--feature", "rhythm", "--out", str(swapped),
+                     "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    n = min(len(codec.encode(CLIP_SAD).bars), len(codec.encode(CLIP_HAPPY).bars))
+    assert len(codec.encode(swapped).bars) <= n
+
+
+def test_classify_json_has_one_entry_per_file_and_errors_for_bad_ones(tmp_path):
+    import json
+    bad = tmp_path / "bad.mid"
+    bad.write_text("not midi")
+    result = cdgmvae("classify", str(CLIP_SAD), str(bad), "--json")
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert [e["path"] for e in entries] == [str(CLIP_SAD), str(bad)]
+    good, broken = entries
+    assert set(good) == {"path", "arousal", "valence", "quadrant", "p_arousal_high", "p_valence_high"}
+    assert good["arousal"] in ("high", "low") and good["quadrant"] in ("Q1", "Q2", "Q3", "Q4")
+    assert (good["p_arousal_high"] >= 0.5) == (good["arousal"] == "high")
+    assert "error" in broken
+
+
+def test_demo_writes_a_piece_per_emotion_and_a_transfer(tmp_path):
+    result = cdgmvae("demo", "--out", str(tmp_path), "--bars", "2")
+    assert result.returncode == 0, result.stderr
+    for stem in ("happy", "tense", "sad", "calm", "transfer-source", "transfer-to-happy"):
+        assert (tmp_path / f"{stem}.mid").stat().st_size > 0
+        assert (tmp_path / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+    assert result.stdout.count("model infers") == 6
+
+
+def test_export_compiled_is_refused_nowhere_and_tensorrt_says_why_without_a_gpu():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = cdgmvae("export", "--backend", "tensorrt")
+    assert result.returncode == 2 and "--backend compiled" in result.stderr
