@@ -163,3 +163,29 @@ def test_sender_outside_the_allow_list_changes_nothing(live_factory, test_clip):
     live.wait_for(r"bar 5 ", timeout=10)
     assert live.interrupt() == 0
     assert bar(live, 5)["target"] == "sad"
+
+
+def test_play_panic_and_stop_over_osc(live_factory, recorder, test_clip):
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip)
+    live.connect(recorder)
+    live.wait_for(r"bar 1 ", timeout=30)
+    oscsend(live.osc_port, "/cdgmvae/panic", "")
+    oscsend(live.osc_port, "/cdgmvae/play", "i", 0)
+    live.wait_for(r"stopped: all notes off", timeout=5)
+    time.sleep(0.3)
+    silent_from = len(recorder.note_ons())
+    time.sleep(1.2)  # more than a bar: nothing may start while stopped
+    assert len(recorder.note_ons()) == silent_from
+    oscsend(live.osc_port, "/cdgmvae/play", "i", 1)
+    live.wait_for(r"playing from the next bar line", timeout=5, count=2)
+    live.wait_for(r"bar 3 ", timeout=10)
+    assert live.interrupt() == 0
+
+    messages = recorder.final()
+    assert len([m for _, m in messages if m.type == "note_on"]) > silent_from
+    resets = [m for _, m in messages if m.type == "control_change" and m.control == 123]
+    assert len(resets) >= 3 * 5  # panic, stop and exit: all-notes-off on each of the five channels
+    sounding = 0
+    for _, m in messages:
+        sounding += (m.type == "note_on" and m.velocity > 0) - (m.type == "note_off")
+    assert sounding == 0
