@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 import traceback
@@ -34,6 +35,10 @@ class Result:
 
 
 def worker(factory: SourceFactory, conn) -> None:
+    # Ctrl-C reaches the whole process group: the sender decides when to stop, and closing the pipe
+    # (or the sender's exit) ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threads = max(1, (os.cpu_count() or 2) - 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:

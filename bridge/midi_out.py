@@ -38,7 +38,7 @@ def backend(api: str) -> mido.Backend:
 
 def open_output(name: str, api: str):
     """A virtual output port called `name`; on Windows, which has none, the existing port of that name."""
-    api = resolve_api(api)
+    asked, api = api, resolve_api(api)
     be = backend(api)
     try:
         if api == "windows":
@@ -52,6 +52,8 @@ def open_output(name: str, api: str):
     except OSError as err:  # rtmidi's errors
         why = {"alsa": "the ALSA sequencer (/dev/snd/seq) is missing",
                "jack": "no JACK server is running"}.get(api, str(err))
+        if asked == "auto" and api == "jack":
+            why = "there is no ALSA sequencer (/dev/snd/seq) and " + why
         raise UserError(f"cannot create the virtual MIDI port '{name}' with {api}: {why} ({err}). "
                         f"Use {ALTERNATIVES}")
     label = f"{CLIENT_NAME}:{name}" if api == "jack" else name

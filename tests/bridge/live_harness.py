@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import signal
 import socket
@@ -106,7 +107,8 @@ class Live:
         if "--link" not in args:
             cmd.append("--no-link")
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1, preexec_fn=die_with_parent)
+                                     text=True, bufsize=1, preexec_fn=die_with_parent,
+                                     start_new_session=True)
         self.reader = threading.Thread(target=self.read, daemon=True)
         self.reader.start()
 
@@ -140,8 +142,9 @@ class Live:
         recorder.connect_from(jack_port(self.port_name))
 
     def interrupt(self, sig=signal.SIGINT, timeout: float = 10) -> int:
+        """Ctrl-C as a terminal sends it: to the whole process group (the generator process too)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            os.killpg(self.proc.pid, sig)
         code = self.proc.wait(timeout)
         self.reader.join(2)
         return code
