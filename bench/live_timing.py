@@ -136,6 +136,10 @@ def main() -> int:
     print(summary("arrival error (arrival - scheduled)", errors))
     print(summary("send lateness (sent - scheduled)  ", lateness))
     print(f"missed bars: {missed.group(1) if missed else '?'}")
+    for line in re.findall(r"^.*MISSED.*$", output, re.M):
+        print("  " + line)
+    (work / "live.log").write_text(output)
+    print(f"files: {work}")
     gen = [float(x) for x in re.findall(r"gen_ms=([\d.]+)", output)]
     if gen:
         print(f"generation per bar: median {statistics.median(gen):.1f} ms, max {max(gen):.1f} ms "

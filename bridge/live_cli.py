@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "deliberately late, to try the fallback) (default: %(default)s)")
     src.add_argument("--checkpoint", help="model checkpoint (--source model)")
     src.add_argument("--backend", default="eager", help="inference backend (--source model)")
+    src.add_argument("--seed", type=int, help="make the model's bars reproducible (--source model)")
     src.add_argument("--clip", metavar="FILE.mid", help="the MIDI clip to loop (--source clip/slow; "
                                                         "default: a bundled EMOPIA clip)")
     src.add_argument("--slow-ms", type=float, default=1000.0, help="time per bar of --source slow")

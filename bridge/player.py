@@ -34,7 +34,8 @@ class Player:
             velocity = min(127, max(1, note.velocity))
             start = first_beat + note.position / SIXTEENTHS_PER_BEAT
             end = start + max(1, note.duration) / SIXTEENTHS_PER_BEAT
-            self.push(start, ON, (channel, pitch, velocity, end))
+            on = mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)
+            self.push(start, ON, (on, end))
 
     def shift(self, beats: float) -> None:
         self.heap = [(beat + beats, order, serial, payload) for beat, order, serial, payload in self.heap]
@@ -50,27 +51,31 @@ class Player:
             if order == MARK:
                 yield at, payload
             elif order == ON:
-                channel, pitch, velocity, end = payload
-                key = (channel, pitch)
+                on, end = payload
+                key = (on.channel, on.note)
                 if key in self.sounding:  # the same key again before its end: end the old note first
-                    yield at, mido.Message("note_off", channel=channel, note=pitch)
+                    yield at, note_off(key)
                 self.sounding[key] = self.push(end, OFF, key)  # the serial of its note-off
-                yield at, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)
+                yield at, on
             else:
                 key = payload
                 if self.sounding.get(key) == serial:  # not superseded by a later note-on of this key
                     del self.sounding[key]
-                    yield at, mido.Message("note_off", channel=key[0], note=key[1])
+                    yield at, note_off(key)
 
     def release_all(self) -> list[mido.Message]:
         """Note-offs for every sounding note, and forget everything queued."""
-        offs = [mido.Message("note_off", channel=ch, note=pitch) for ch, pitch in sorted(self.sounding)]
+        offs = [note_off(key) for key in sorted(self.sounding)]
         self.sounding.clear()
         self.heap.clear()
         return offs
 
     def release_sounding(self) -> list[mido.Message]:
         """Note-offs for every sounding note; queued notes still play."""
-        offs = [mido.Message("note_off", channel=ch, note=pitch) for ch, pitch in sorted(self.sounding)]
+        offs = [note_off(key) for key in sorted(self.sounding)]
         self.sounding.clear()
         return offs
+
+
+def note_off(key: tuple[int, int]) -> mido.Message:
+    return mido.Message("note_off", channel=key[0], note=key[1])

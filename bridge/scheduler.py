@@ -32,6 +32,7 @@ class Settings:
     guard: float = 0.005          # a bar is due this long before its bar line
     max_bars: Optional[int] = None
     max_sleep: float = 0.005      # re-read the clock at least this often (tempo changes, OSC)
+    spin: float = 0.0005          # busy-wait this last stretch before an event
 
 
 class Scheduler:
@@ -64,11 +65,14 @@ class Scheduler:
             self.silence()
 
     def step(self) -> None:
+        now = self.clock.now()
+        timeline = self.clock.snapshot()
+        if self.playing and timeline.playing:
+            self.follow_jump(timeline, now)
+            self.send_due(timeline, now)  # what this step woke for comes first, the bookkeeping after
         controls, play_request, panic = self.state.take()
         if play_request is not None:
             self.clock.set_playing(play_request)
-        now = self.clock.now()
-        timeline = self.clock.snapshot()
         if panic:
             self.send_now(self.player.release_sounding(), timeline, now, all_off=True)
         self.collect(now)
@@ -80,7 +84,6 @@ class Scheduler:
             time.sleep(self.settings.max_sleep)
             return
 
-        self.follow_jump(timeline, now)
         s = self.settings
         beat_now = timeline.beat_at(now + s.latency)
         bar_beat = self.next_bar * QUANTUM
@@ -96,11 +99,22 @@ class Scheduler:
         self.send_due(timeline, self.clock.now())
 
         wake = min(deadline, request_at, now + s.max_sleep)
-        if self.player.next_beat() is not None:
-            wake = min(wake, timeline.time_at(self.player.next_beat()) - s.latency)
-        pause = wake - self.clock.now()
-        if pause > 0:
-            time.sleep(pause)
+        event_at = math.inf if self.player.next_beat() is None else \
+            timeline.time_at(self.player.next_beat()) - s.latency
+        self.wait(min(wake, event_at), spin=event_at <= wake)
+
+    def wait(self, until: float, spin: bool) -> None:
+        """Sleep until `until`; before an event, sleep short of it and spin the rest (sleep overshoots
+        by a few tenths of a millisecond)."""
+        pause = until - self.clock.now()
+        if not spin:
+            if pause > 0:
+                time.sleep(pause)
+            return
+        if pause > self.settings.spin:
+            time.sleep(pause - self.settings.spin)
+        while self.clock.now() < until:
+            pass
 
     # -- the generator ---------------------------------------------------------------------------
 

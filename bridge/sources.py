@@ -137,8 +137,15 @@ def slow_factory(args: argparse.Namespace) -> SourceFactory:
     return functools.partial(SlowSource, clip_path(args), args.slow_ms / 1000.0)
 
 
-# name -> (args -> picklable factory). The engine-backed source registers here as "model".
+def model_factory(args: argparse.Namespace) -> SourceFactory:
+    from bridge.model_source import model_factory as make  # imports this module: import it late
+
+    return make(args)
+
+
+# name -> (args -> picklable factory). The first, "model", is the default.
 SOURCES: dict[str, Callable[[argparse.Namespace], SourceFactory]] = {
+    "model": model_factory,
     "clip": clip_factory,
     "slow": slow_factory,
 }
