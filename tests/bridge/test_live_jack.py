@@ -83,3 +83,17 @@ def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip
     assert len(intervals) >= 4, live.output()
     assert max(abs(i - BAR) for i in intervals) < 0.010, intervals
     assert balance(recorder.final()) == Counter()
+
+
+def test_the_default_model_plays_in_time(live_factory, recorder):
+    live = live_factory("--bpm", "180", "--seed", "0")  # the default source: the bundled model
+    live.connect(recorder)
+    live.wait_for(r"bar 3 ", timeout=90)
+    assert live.interrupt() == 0
+    assert "source    model" in live.output()
+    bars = live.bars()
+    assert not [b for b in bars if b["late"]], live.output()
+    assert all(float(b["gen_ms"]) < 4 * 60000 / 180 for b in bars)
+    messages = recorder.final()
+    assert [m for _, m in messages if m.type == "note_on"], live.output()
+    assert balance(messages) == Counter()
