@@ -129,12 +129,15 @@ def main() -> int:
     matched = match(sent, arrived)
     errors = [(a[0] - s[0]) * 1e3 for s, a in matched]
     lateness = [(sent_at - scheduled) * 1e3 for scheduled, sent_at, _ in sent]
+    transport = [(a[0] - s[1]) * 1e3 for s, a in matched]
     missed = re.search(r"(\d+) missed", output)
     bars = len(re.findall(r"^\S+ bar \d+ ", output, re.M))
     print(f"{bars} bars at {args.bpm:g} BPM, {len(sent)} note events scheduled, {len(arrived)} arrived (with "
           f"the closing note-offs), {len(sent) - len(matched)} lost")
     print(summary("arrival error (arrival - scheduled)", errors))
     print(summary("send lateness (sent - scheduled)  ", lateness))
+    print(summary("JACK transport (arrival - sent)   ", transport)
+          + f"  [events wait for the next {args.period}-frame period]")
     print(f"missed bars: {missed.group(1) if missed else '?'}")
     for line in re.findall(r"^.*MISSED.*$", output, re.M):
         print("  " + line)

@@ -144,6 +144,7 @@ class OscServer:
         self.allow = None if is_loopback(host) else parse_networks(allow) + list(LOOPBACK)
         self.targets = [parse_host_port(f) for f in feedback]
         self.hello_targets: list[tuple[str, int]] = []
+        self.last: dict[str, object] = {}  # the latest value of each feedback message
         self.warn = RateLimited()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -212,15 +213,20 @@ class OscServer:
         if target not in self.hello_targets:
             self.hello_targets = (self.hello_targets + [target])[-MAX_HELLO_TARGETS:]
             log.info(f"OSC: feedback now also goes to {target[0]}:{target[1]}")
+        self.send(dict(self.last), [target])  # the controller shows the state at once
 
     def feedback(self, values: dict[str, object]) -> None:
         """Send /cdgmvae/fb/<name> value for each item to every feedback target."""
+        self.last.update(values)
+        self.send(values, self.targets + self.hello_targets)
+
+    def send(self, values: dict[str, object], targets: list[tuple[str, int]]) -> None:
         packets = []
         for name, value in values.items():
             builder = OscMessageBuilder(f"/cdgmvae/fb/{name}")
             builder.add_arg(value)
             packets.append(builder.build().dgram)
-        for target in self.targets + self.hello_targets:
+        for target in targets:
             for packet in packets:
                 try:
                     self.sock.sendto(packet, target)

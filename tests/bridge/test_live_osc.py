@@ -87,8 +87,13 @@ def test_hello_registers_the_sender_for_feedback(live_factory, test_clip):
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(3)
         sock.sendto(OscMessageBuilder("/cdgmvae/hello").build().dgram, ("127.0.0.1", live.osc_port))
-        data, sender = sock.recvfrom(1024)
-    assert data.startswith(b"/cdgmvae/fb/") and sender[1] == live.osc_port
+        data, sender = sock.recvfrom(1024)  # at once: the current state
+        assert data.startswith(b"/cdgmvae/fb/") and sender[1] == live.osc_port
+        live.wait_for(r"bar 1 ", timeout=5)
+        addresses: list = []
+        while b"/cdgmvae/fb/bar" not in addresses or addresses[-1] != b"/cdgmvae/fb/tempo":
+            addresses.append(sock.recvfrom(1024)[0].split(b"\0")[0])  # a bar's feedback ends with tempo
+    assert {b"/cdgmvae/fb/emotion", b"/cdgmvae/fb/tempo", b"/cdgmvae/fb/missed"} <= set(addresses)
     live.interrupt()
 
 
