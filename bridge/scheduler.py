@@ -130,7 +130,7 @@ class Scheduler:
         bar_seconds = QUANTUM * 60.0 / timeline.tempo
         if not self.gen_times:
             return 0.9 * bar_seconds
-        return min(0.9 * bar_seconds, 1.5 * max(self.gen_times) + 0.02)
+        return min(0.9 * bar_seconds, 2.0 * max(self.gen_times) + 0.05)
 
     def maybe_request(self, controls: Controls, timeline, now: float, deadline: float) -> float:
         """Ask for the next bar when it is time; returns when that time is (inf if nothing to ask)."""
