@@ -119,7 +119,12 @@ def run(args: argparse.Namespace) -> int:
     valence, arousal = EMOTION_VA[args.emotion]
     state = LiveState(Controls(valence, arousal, args.lam, args.temperature))
     with ExitStack() as stack:
-        port, port_label = open_output(args.midi_port, args.midi_api)
+        try:
+            port, port_label = open_output(args.midi_port, args.midi_api)
+        except UserError as err:
+            if not args.record:
+                raise
+            port, port_label = None, f"none, recording to {args.record} only ({err})"
         recorder = MidiFileRecorder(args.record) if args.record else None
         out = MidiOut(port, recorder)
         stack.callback(out.close)

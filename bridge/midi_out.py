@@ -15,7 +15,7 @@ from engine.notes import TRACK_CHANNEL, TRACK_PROGRAM
 CLIENT_NAME = "cdgmvae"
 RTMIDI_APIS = {"jack": "UNIX_JACK", "alsa": "LINUX_ALSA", "coremidi": "MACOSX_CORE", "windows": "WINDOWS_MM"}
 ALTERNATIVES = ("--midi-api jack (with a JACK server running), the name of an existing port such as a "
-                "loopMIDI port (Windows), or --record FILE.mid to write the stream to a file")
+                "loopMIDI port (Windows), or --record FILE.mid alone to write the stream to a file")
 RECORD_PPQ = 480
 DRAIN_SECONDS = 0.05  # JACK sends what we wrote at its next period: let the last note-offs leave
 

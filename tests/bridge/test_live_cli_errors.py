@@ -57,3 +57,16 @@ def test_no_jack_server_says_so():
 ])
 def test_bad_options_are_one_line_errors(args, words):
     assert words in one_line_error(cdgmvae("live", "--no-link", *args))
+
+
+def test_record_alone_works_without_a_midi_port(tmp_path):
+    import mido
+
+    path = tmp_path / "take.mid"
+    result = cdgmvae("live", "--no-link", "--midi-api", "jack", "--source", "clip", "--bpm", "480",
+                     "--bars", "2", "--record", str(path), "--osc-port", "0",
+                     env={"JACK_DEFAULT_SERVER": f"absent-{os.getpid()}"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "recording to" in result.stdout
+    notes = [m for m in mido.MidiFile(path).tracks[0] if m.type == "note_on" and m.velocity > 0]
+    assert notes
