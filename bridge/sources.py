@@ -1,4 +1,5 @@
-"""Where the bars come from: the `BarSource` protocol and the sources that need no model.
+"""Where the bars come from: the `BarSource` protocol, the registry of sources, and the sources that need
+no model (the model's own, the default, is bridge/model_source.py).
 
 A source lives in the generator process (see generator.py). The scheduler builds it there by calling a
 picklable zero-argument factory, so a model is loaded once, in the process that runs it. Each bar the
