@@ -111,7 +111,7 @@ def test_demo_writes_a_piece_per_emotion_and_a_transfer(tmp_path):
     assert result.stdout.count("model infers") == 6
 
 
-def test_export_compiled_is_refused_nowhere_and_tensorrt_says_why_without_a_gpu():
+def test_export_tensorrt_says_why_without_a_gpu_and_what_to_use():
     import torch
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
