@@ -67,12 +67,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="with another --osc-host: the senders obeyed (addresses or networks; loopback "
                           "always)")
     osc.add_argument("--feedback", action="append", default=[], metavar="HOST:PORT",
-                     help="send bar, tempo and emotion here (repeatable)")
+                     help="send bar, tempo and emotion here (repeatable; default "
+                          f"{DEFAULT_FEEDBACK}, where the Max for Live device and TouchOSC listen)")
 
     run_group = p.add_argument_group("runs")
     run_group.add_argument("--bars", type=int, help="stop after this many bars")
     run_group.add_argument("--event-log", metavar="FILE.csv",
                            help="write each event's scheduled and sent time (for bench/live_timing.py)")
+
+
+# Max's udpsend sends from a port of its own, so /cdgmvae/hello cannot reach the device's udpreceive:
+# feedback goes to the device's default port unless the user names other targets.
+DEFAULT_FEEDBACK = "127.0.0.1:9001"
 
 
 def check(args: argparse.Namespace) -> None:
@@ -84,6 +90,7 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
     if args.bars is not None and args.bars < 1:
         raise UserError("--bars must be at least 1")
+    args.feedback = args.feedback or [DEFAULT_FEEDBACK]
     for target in args.feedback:
         parse_host_port(target)
     parse_networks(args.osc_allow)
