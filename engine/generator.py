@@ -9,7 +9,7 @@ lambda glides and lambda = 1 jumps.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -60,6 +60,7 @@ class Bar:
     valence: float        # where the bar's latents sit between the low (0) and high (1) components
     arousal: float
     seconds: float        # time it took to generate
+    alternatives: list[list[int]] = field(default_factory=list)  # the other candidates' tokens
 
 
 class Generator:
@@ -145,11 +146,10 @@ class Generator:
         best = self._choose(tokens, z_r, z_k)
         self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
                                 (self.cache.tokens[best: best + 1] != V.PAD))
-        bar_tokens = [int(t) for t in tokens[best].tolist()]
-        bar_tokens = bar_tokens[: bar_tokens.index(V.EOS) + 1] if V.EOS in bar_tokens else bar_tokens
+        bars = [until_eos(row) for row in tokens.tolist()]
         valence, arousal = self.position_of(z_r[best], z_k[best])
-        return Bar(bar_tokens, codec.bar_notes(bar_tokens), codec.bar_tempo(bar_tokens), valence, arousal,
-                   time.perf_counter() - started)
+        return Bar(bars[best], codec.bar_notes(bars[best]), codec.bar_tempo(bars[best]), valence, arousal,
+                   time.perf_counter() - started, bars[:best] + bars[best + 1:])
 
     def _choose(self, tokens: Tensor, z_r: Tensor, z_k: Tensor) -> int:
         """With several candidates, the one whose inferred emotion is closest to the target."""
@@ -208,6 +208,10 @@ class Generator:
         self.z_r, self.z_k = mu_r[-1], mu_k[-1]
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
+
+
+def until_eos(tokens: list[int]) -> list[int]:
+    return tokens[: tokens.index(V.EOS) + 1] if V.EOS in tokens else tokens
 
 
 def tokens_tensor(bars: Sequence[Sequence[int]], bar_len: int, device) -> Tensor:

@@ -22,20 +22,22 @@ def generator() -> Generator:
 
 
 def test_bars_sampled_hot_are_all_valid_remi_and_valid_midi(generator, tmp_path):
-    generator.controls = Controls(valence=0.5, arousal=0.5, temperature=2.0, top_p=1.0)
-    bars = []
-    for seed in range(25):
-        generator.reset(seed)
-        bars += generator.generate(20)
-    assert len(bars) == 500
-    assert all(is_valid_bar(b.tokens, generator.model.cfg.bar_len) for b in bars)
-    for start in range(0, 500, 20):
-        piece = bars[start: start + 20]
-        path = tmp_path / f"{start}.mid"
-        codec.decode([b.tokens for b in piece]).write(str(path))
+    """500 bars at temperature 2 without nucleus cut, decoded 25 at a time as candidates."""
+    hot = Generator(generator.model, seed=0, candidates=25,
+                    controls=Controls(valence=0.5, arousal=0.5, temperature=2.0, top_p=1.0))
+    pieces = [[] for _ in range(25)]
+    for _ in range(20):
+        bar = hot.next_bar()
+        for piece, tokens in zip(pieces, [bar.tokens] + bar.alternatives):
+            piece.append(tokens)
+    assert sum(len(p) for p in pieces) == 500
+    assert all(is_valid_bar(tokens, hot.model.cfg.bar_len) for piece in pieces for tokens in piece)
+    for i, piece in enumerate(pieces):
+        path = tmp_path / f"{i}.mid"
+        codec.decode(piece).write(str(path))
         back = pretty_midi.PrettyMIDI(str(path))
         notes = [n for inst in back.instruments for n in inst.notes]
-        assert len(notes) == sum(len(b.notes) for b in piece)
+        assert len(notes) == sum(len(codec.bar_notes(tokens)) for tokens in piece)
         assert all(0 <= n.pitch < 128 and 0 < n.velocity < 128 and n.end > n.start for n in notes)
 
 
