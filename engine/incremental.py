@@ -78,7 +78,7 @@ class BarCache(nn.Module):
         allowed = self.allowed.index_select(1, at)          # [B, 1, slots]
         rel_idx = self.rel_idx.index_select(0, at)          # [1, slots]
         slot = at + self.M
-        x = model.tok_emb(token)[:, None]
+        x = model.token_embedding(token)[:, None]
         for layer, block in enumerate(xl.blocks):
             x = x + self.inject
             self.states[layer].index_copy_(1, at, x)

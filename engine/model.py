@@ -17,10 +17,17 @@ from torch import Tensor
 
 from engine.config import ModelConfig
 from engine.transformer_xl import TransformerXL
-from engine.vocab import PAD
+from engine.vocab import DRUMS, KIND_PITCH, PAD, TOKEN_KIND, TOKEN_TRACK, TOKEN_VALUE
 
 N_RHYTHM = 16  # onsets per 16th position
 N_KEYS = 24    # 12 major, 12 minor
+N_PITCH_CLASSES = 12
+
+
+def token_pitch_classes() -> Tensor:
+    """[V] long: the pitch class of each pitched-note token (not drums), N_PITCH_CLASSES for the rest."""
+    pitched = (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
+    return torch.where(pitched, torch.as_tensor(TOKEN_VALUE) % N_PITCH_CLASSES, N_PITCH_CLASSES)
 
 
 @dataclass
@@ -118,6 +125,10 @@ class CDGMVAE(nn.Module):
         self.cfg = cfg
         d, l = cfg.d_model, cfg.d_latent
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+        # Pitch tokens also get their pitch class's embedding, shared across octaves and tracks, so key
+        # and mode (valence) are visible from the first layer instead of learned from 640 pitch tokens.
+        self.pitch_class_emb = nn.Embedding(N_PITCH_CLASSES + 1, d)  # the last row: not a pitched note
+        self.register_buffer("token_pitch_class", token_pitch_classes(), persistent=False)
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.enc_r = Encoder(cfg)
         self.enc_k = Encoder(cfg)
@@ -138,8 +149,11 @@ class CDGMVAE(nn.Module):
                     nn.init.zeros_(module.bias)
 
     # --- encoder side -------------------------------------------------------------------------------
+    def token_embedding(self, tokens: Tensor) -> Tensor:
+        return self.tok_emb(tokens) + self.pitch_class_emb(self.token_pitch_class[tokens])
+
     def embed(self, tokens: Tensor) -> Tensor:
-        return self.emb_drop(self.tok_emb(tokens))
+        return self.emb_drop(self.token_embedding(tokens))
 
     def encode(self, tokens: Tensor) -> Latents:
         """tokens [B, T, L] (any T) -> per-bar posterior parameters q(z_r|x), q(z_k|x)."""
