@@ -61,17 +61,18 @@ class ModelOutput:
 
 class _GradReverse(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, scale):
+        ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad):
-        return -grad
+        return -ctx.scale * grad, None
 
 
-def grad_reverse(x: Tensor) -> Tensor:
-    """Identity forward, negated gradient backward."""
-    return _GradReverse.apply(x)
+def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Identity forward, gradient negated (and scaled: DANN's lambda) backward."""
+    return _GradReverse.apply(x, scale)
 
 
 class GaussianMixturePrior(nn.Module):
@@ -219,7 +220,7 @@ class CDGMVAE(nn.Module):
             logits.append(bar_logits)
         return torch.stack(logits, dim=1)
 
-    def forward(self, tokens: Tensor, bar_mask: Tensor) -> ModelOutput:
+    def forward(self, tokens: Tensor, bar_mask: Tensor, adversary: float = 1.0) -> ModelOutput:
         """tokens [B, T, L] long, bar_mask [B, T] bool (False for filler bars of short pieces)."""
         latents = self.encode(tokens)
         z_r, z_k = self.sample(latents)
@@ -229,6 +230,6 @@ class CDGMVAE(nn.Module):
             latents=latents, z_r=z_r, z_k=z_k,
             log_q_arousal=log_q_arousal, log_q_valence=log_q_valence,
             rhythm_pred=self.rhythm_decoder(z_r), key_logits=self.key_decoder(z_k),
-            rhythm_pred_adv=self.rhythm_decoder(grad_reverse(z_k)),
-            key_logits_adv=self.key_decoder(grad_reverse(z_r)),
+            rhythm_pred_adv=self.rhythm_decoder(grad_reverse(z_k, adversary)),
+            key_logits_adv=self.key_decoder(grad_reverse(z_r, adversary)),
         )

@@ -51,6 +51,7 @@ class TrainOptions:
     beta_warmup: int | None = None
     gamma: float = 1.0
     delta: float = 1.0
+    adversary: float = 0.1
     grad_clip: float = 1.0
     val_every: int = 200
     ckpt_every: int = 200
@@ -237,7 +238,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         beta = beta_at(index, settings)
         batch = {k: v.to(ctx.device, non_blocking=True) for k, v in batch.items()}
         with autocast:
-            output = ddp(batch["tokens"], batch["bar_mask"])
+            output = ddp(batch["tokens"], batch["bar_mask"], opts.adversary)
             loss, terms = total_loss(output, batch, model.prior_r, model.prior_k, beta, settings)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
