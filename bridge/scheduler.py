@@ -151,6 +151,11 @@ class Scheduler:
         if self.settings.max_bars is not None and self.bars_played >= self.settings.max_bars:
             self.stop.set()
             return
+        if not self.programs_sent:
+            # with the first bar rather than at start-up, so a listener that connects after the port
+            # appears (a DAW, a test's recorder) still gets them
+            self.out.program_changes(self.next_bar * QUANTUM, timeline.tempo)
+            self.programs_sent = True
         result, self.ready = self.ready, None
         number = self.bars_played
         if result is not None:
@@ -215,9 +220,7 @@ class Scheduler:
     def transport(self, timeline, now: float) -> None:
         self.playing, self.previous = timeline.playing, timeline
         if self.playing:
-            if not self.programs_sent:
-                self.out.program_changes(timeline.beat_at(now), timeline.tempo)
-                self.programs_sent = True
+            self.programs_sent = False  # sent again with the first bar of every start
             self.next_bar = self.first_bar(timeline, now)
             log.info(f"playing from the next bar line ({timeline.tempo:.1f} BPM)")
         else:
