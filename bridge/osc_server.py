@@ -235,5 +235,6 @@ class OscServer:
 
     def close(self) -> None:
         self.running = False
-        self.thread.join(timeout=1)
+        if self.thread.is_alive():  # close() also runs when start-up failed before start()
+            self.thread.join(timeout=1)
         self.sock.close()

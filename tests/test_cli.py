@@ -117,3 +117,16 @@ def test_export_tensorrt_says_why_without_a_gpu_and_what_to_use():
         pytest.skip("a GPU is present")
     result = cdgmvae("export", "--backend", "tensorrt")
     assert result.returncode == 2 and "--backend compiled" in result.stderr
+
+
+def test_live_with_a_damaged_checkpoint_says_what_is_wrong(tmp_path):
+    import shutil
+    damaged = tmp_path / "model"
+    shutil.copytree(ROOT / "engine/default_model", damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = cdgmvae("live", "--checkpoint", str(damaged), "--record", str(tmp_path / "x.mid"), "--no-link",
+                     "--bars", "1", "--midi-api", "jack")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "model.safetensors" in result.stderr.strip().splitlines()[-1]
