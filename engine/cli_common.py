@@ -20,6 +20,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same notes (default 0)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    parser.add_argument("--variety", type=float, default=Controls.variety,
+                        help="spread of each bar's latents around the emotion's path, in prior standard "
+                             "deviations (default %(default)s)")
     parser.add_argument("--candidates", type=int, default=1, metavar="K",
                         help="decode K bars at once and keep the one closest to the target emotion (default 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
@@ -31,7 +34,7 @@ def generator_from_args(args: argparse.Namespace, **controls) -> Generator:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
     try:
-        control = Controls(temperature=args.temperature, top_p=args.top_p, **controls)
+        control = Controls(temperature=args.temperature, top_p=args.top_p, variety=args.variety, **controls)
     except ValueError as err:
         raise UserError(str(err)) from None
     return Generator.load(args.checkpoint, device=args.device, seed=args.seed, backend=args.backend,

@@ -147,7 +147,9 @@ class Generator:
         self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
                                 (self.cache.tokens[best: best + 1] != V.PAD))
         bars = [until_eos(row) for row in tokens.tolist()]
-        valence, arousal = self.position_of(z_r[best], z_k[best])
+        # the path's position, without the bar's own spread, is what a controller shows
+        valence, arousal = self.position_of(self.z_r if self.z_r is not None else z_r[best],
+                                            self.z_k if self.z_k is not None else z_k[best])
         return Bar(bars[best], codec.bar_notes(bars[best]), codec.bar_tempo(bars[best]), valence, arousal,
                    time.perf_counter() - started, bars[:best] + bars[best + 1:])
 

@@ -2,13 +2,14 @@
 independent judge) and by the model's own q(y|x)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from engine.emotion import EMOTIONS, QUADRANTS, emotion_va
-from engine.generator import Controls, Generator
+from engine.generator import Generator
 from training.baseline import LogisticRegression, clip_features
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
@@ -23,8 +24,7 @@ def evaluate_control(generator: Generator, pieces: int = 16, bars: int = 16, see
     bar = tqdm(total=len(EMOTIONS) * pieces, desc="evaluate-control", unit="piece", disable=not progress)
     for emotion in EMOTIONS:
         valence, arousal = emotion_va(emotion)
-        generator.controls = Controls(valence=valence, arousal=arousal, lam=1.0,
-                                      temperature=base_controls.temperature, top_p=base_controls.top_p)
+        generator.controls = replace(base_controls, valence=valence, arousal=arousal, lam=1.0)
         hits = {"baseline_arousal": 0, "baseline_valence": 0, "model_arousal": 0, "model_valence": 0}
         density = []
         for i in range(pieces):
