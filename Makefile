@@ -23,11 +23,16 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q
 
+# regenerate the device and the TouchOSC layout from the OSC table, then build the .amxd
 max4live: venv
+	$(PY) -m max4live.make_patch
+	$(PY) -m max4live.make_tosc
 	$(PY) -m max4live.build
 
 bench: venv
 	$(PY) bench/prepare.py
+	$(PY) bench/decode.py --checkpoint engine/default_model --threads 1
+	$(PY) bench/train.py --configs small --batch 4
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache
