@@ -20,6 +20,8 @@ class ModelSource(BarSource):
         from engine.generator import Generator
         torch.set_num_threads(threads)
         self.generator = Generator.load(checkpoint, backend=backend, seed=seed)
+        self.generator.next_bar()  # warm-up: first-call allocations (and compilation) before the clock runs
+        self.generator.reset(seed)
         self.last = None
         self.transferring = False
 

@@ -130,7 +130,8 @@ class Scheduler:
         bar_seconds = QUANTUM * 60.0 / timeline.tempo
         if not self.gen_times:
             return 0.9 * bar_seconds
-        return min(0.9 * bar_seconds, 2.0 * max(self.gen_times) + 0.05)
+        # at least a quarter bar: one slow bar (a long one, a first-time allocation) must not miss
+        return min(0.9 * bar_seconds, max(2.0 * max(self.gen_times) + 0.05, 0.25 * bar_seconds))
 
     def maybe_request(self, controls: Controls, timeline, now: float, deadline: float) -> float:
         """Ask for the next bar when it is time; returns when that time is (inf if nothing to ask)."""
