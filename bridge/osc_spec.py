@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from engine.emotion import EMOTION_VA, EMOTIONS, nearest_emotion  # noqa: F401  (part of this table's API)
+
 PREFIX = "/cdgmvae"
-EMOTIONS = ("happy", "tense", "sad", "calm")
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,6 @@ FEEDBACK = (
 
 TABLE = CONTROLS + FEEDBACK
 BY_ADDRESS = {m.address: m for m in TABLE}
-
-# Valence and arousal of each quadrant's corner (DESIGN.md 3).
-EMOTION_VA = {"happy": (1.0, 1.0), "tense": (0.0, 1.0), "sad": (0.0, 0.0), "calm": (1.0, 0.0)}
-
-
-def nearest_emotion(valence: float, arousal: float) -> str:
-    high_v, high_a = valence >= 0.5, arousal >= 0.5
-    return {(True, True): "happy", (False, True): "tense", (False, False): "sad", (True, False): "calm"}[
-        (high_v, high_a)]
-
 
 def markdown_table() -> str:
     rows = ["| address | args | range | direction | meaning |", "|---|---|---|---|---|"]

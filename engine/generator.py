@@ -223,8 +223,3 @@ def tokens_tensor(bars: Sequence[Sequence[int]], bar_len: int, device) -> Tensor
         bar = list(bar)[: bar_len - 1] + [V.EOS] if len(bar) > bar_len else list(bar)
         out[0, i, : len(bar)] = torch.tensor(bar, dtype=torch.long)
     return out
-
-
-def bars_to_midi(bars: Sequence[Bar]):
-    """Generated bars -> PrettyMIDI."""
-    return codec.decode([b.tokens for b in bars])
