@@ -39,12 +39,19 @@ def pitch_class_profile(notes: Sequence[GridNote]) -> np.ndarray:
     return profile
 
 
+_CENTRED_KEYS = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
+
+
+def key_scores(profile: np.ndarray) -> np.ndarray:
+    """[24] correlation of a pitch-class profile with each key's Krumhansl-Schmuckler profile
+    (all 0 for a flat profile)."""
+    centred = profile - profile.mean()
+    return _CENTRED_KEYS @ centred / (np.linalg.norm(_CENTRED_KEYS, axis=1) * (np.linalg.norm(centred) or 1.0))
+
+
 def key_of_profile(profile: np.ndarray) -> int:
     """The key whose Krumhansl-Schmuckler profile correlates best with a pitch-class profile."""
-    centred_keys = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
-    centred = profile - profile.mean()
-    scores = centred_keys @ centred / (np.linalg.norm(centred_keys, axis=1) * np.linalg.norm(centred))
-    return int(np.argmax(scores))
+    return int(np.argmax(key_scores(profile)))
 
 
 def bar_keys(bars: Sequence[Sequence[GridNote]]) -> np.ndarray:

@@ -8,6 +8,8 @@ decoding loop needs no host-device synchronisation to apply it.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -17,6 +19,7 @@ NOTE_TOKENS = 3      # Pitch, Velocity, Duration
 _MAX_NEW_NOTE = 1 + NOTE_TOKENS + 1  # Position + note + EOS: room a new position needs
 
 
+@functools.lru_cache(maxsize=None)
 def _next_token_table() -> Tensor:
     """[V, V] bool: which tokens may follow each token, ignoring positions and length."""
     kind, track = torch.as_tensor(V.TOKEN_KIND), torch.as_tensor(V.TOKEN_TRACK)
@@ -41,7 +44,7 @@ class Grammar:
 
     def __init__(self, batch: int, bar_len: int, device: torch.device | str = "cpu"):
         self.bar_len = bar_len
-        self.next_table = _next_token_table().to(device)
+        self.next_table = _next_token_table().to(device)  # built once per process, not per bar
         self.position_value = torch.where(torch.as_tensor(V.TOKEN_KIND) == V.KIND_POSITION,
                                           torch.as_tensor(V.TOKEN_VALUE), -1).to(device)
         self.is_position = self.position_value >= 0

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, default=d.delta, help="disentanglement weight (default %(default)s)")
     parser.add_argument("--adversary", type=float, default=d.adversary,
                         help="scale of the reversed gradient the encoders get from the adversarial decoders "
-                             "(DANN's lambda; at 1 they flatten z_k to hide rhythm on short runs; default %(default)s)")
+                             "(DANN's lambda; default %(default)s)")
     parser.add_argument("--grad-clip", type=float, default=d.grad_clip)
     parser.add_argument("--val-every", type=int, default=d.val_every, help="validate every N steps (default %(default)s)")
     parser.add_argument("--ckpt-every", type=int, default=d.ckpt_every,
