@@ -5,7 +5,8 @@ the memory-bandwidth floor, and the cost of --candidates 4.
 
 - naive:    recompute the whole prefix for every token (how public Transformer-VAE music code generates)
 - cached:   this engine, eager (K/V cache, memory projected once per bar, grammar mask, sampling)
-- compiled: this engine with torch.compile of the fixed-shape step
+- compiled: this engine with torch.compile of the fixed-shape step (C++ wrapper on the CPU)
+- int8:     this engine, eager, with int8 decoder weights (CPU only)
 - floor:    decoder weight bytes read per token / measured memory bandwidth, times 128
 Medians over --bars bars (naive over --naive-bars, it is slow), all measured in this one run.
 """
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--naive-bars", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("naive", "compiled", "candidates"))
+    parser.add_argument("--skip", nargs="*", default=[], choices=("naive", "compiled", "int8", "candidates"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -125,6 +126,9 @@ def main() -> None:
     if "compiled" not in args.skip:
         result["compiled_ms"] = engine_ms(model, "compiled", args.bars, device=args.device)
         result["compiled_over_cached"] = result["compiled_ms"] / result["cached_ms"]
+    if "int8" not in args.skip and args.device == "cpu":
+        result["int8_ms"] = engine_ms(model, "int8", args.bars, device=args.device)
+        result["int8_over_cached"] = result["int8_ms"] / result["cached_ms"]
     result["floor_ms"] = floor_ms(model, args.device)
     if "candidates" not in args.skip:
         result["candidates4_ms"] = engine_ms(model, "eager", max(5, args.bars // 4), candidates=4, device=args.device)

@@ -28,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="where bars come from: the model, a looped MIDI clip, or 'slow' (a clip that is "
                           "deliberately late, to try the fallback) (default: %(default)s)")
     src.add_argument("--checkpoint", help="model checkpoint (--source model)")
-    src.add_argument("--backend", default="eager", help="inference backend (--source model)")
+    src.add_argument("--backend", default="eager",
+                     help="inference backend (--source model): eager, compiled, int8 or tensorrt, as in "
+                          "`cdgmvae generate --help` (default eager)")
     src.add_argument("--seed", type=int, help="make the model's bars reproducible (--source model)")
     src.add_argument("--clip", metavar="FILE.mid", help="the MIDI clip to loop (--source clip/slow; "
                                                         "default: a bundled EMOPIA clip)")

@@ -40,13 +40,15 @@ def pitch_class_profile(notes: Sequence[GridNote]) -> np.ndarray:
 
 
 _CENTRED_KEYS = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
+# Centred and of unit length: their dot product with a centred unit-length profile is a correlation.
+UNIT_KEY_PROFILES = _CENTRED_KEYS / np.linalg.norm(_CENTRED_KEYS, axis=1, keepdims=True)
 
 
 def key_scores(profile: np.ndarray) -> np.ndarray:
     """[24] correlation of a pitch-class profile with each key's Krumhansl-Schmuckler profile
     (all 0 for a flat profile)."""
     centred = profile - profile.mean()
-    return _CENTRED_KEYS @ centred / (np.linalg.norm(_CENTRED_KEYS, axis=1) * (np.linalg.norm(centred) or 1.0))
+    return UNIT_KEY_PROFILES @ centred / (np.linalg.norm(centred) or 1.0)
 
 
 def key_of_profile(profile: np.ndarray) -> int:

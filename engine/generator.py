@@ -18,7 +18,7 @@ from torch import Tensor
 
 from engine import codec
 from engine import vocab as V
-from engine.backends import make_step
+from engine.backends import decoding_model, make_step
 from engine.emotion import emotion_va
 from engine.grammar import Grammar
 from engine.incremental import BarCache
@@ -71,7 +71,7 @@ class Generator:
         self.candidates = candidates
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
-        self.cache = BarCache(model, candidates)
+        self.cache = BarCache(decoding_model(backend, model), candidates)
         self.step = make_step(backend, self.cache)
         self.indices = [torch.tensor(i, device=self.device) for i in range(self.cache.M)]
         self.rng = torch.Generator(device=self.device)

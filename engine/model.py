@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.config import ModelConfig
+from engine.features import UNIT_KEY_PROFILES
 from engine.transformer_xl import TransformerXL
-from engine.vocab import DRUMS, KIND_PITCH, PAD, TOKEN_KIND, TOKEN_TRACK, TOKEN_VALUE
+from engine.vocab import DRUMS, KIND_PITCH, KIND_POSITION, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_TRACK, TOKEN_VALUE
 
 N_RHYTHM = 16  # onsets per 16th position
 N_KEYS = 24    # 12 major, 12 minor
@@ -28,6 +29,33 @@ def token_pitch_classes() -> Tensor:
     """[V] long: the pitch class of each pitched-note token (not drums), N_PITCH_CLASSES for the rest."""
     pitched = (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
     return torch.where(pitched, torch.as_tensor(TOKEN_VALUE) % N_PITCH_CLASSES, N_PITCH_CLASSES)
+
+
+def token_positions() -> Tensor:
+    """[V] long: the 16th of each Position token, -1 for the rest."""
+    return torch.where(torch.as_tensor(TOKEN_KIND) == KIND_POSITION, torch.as_tensor(TOKEN_VALUE), -1)
+
+
+def normalised_key_profiles() -> Tensor:
+    return torch.as_tensor(UNIT_KEY_PROFILES, dtype=torch.float32)  # [24, 12]
+
+
+def key_summary(tokens: Tensor, pitch_class: Tensor, key_profiles: Tensor) -> Tensor:
+    """tokens [..., L] -> [..., 24]: the correlation of each bar's pitch-class counts with the 24 key
+    profiles (features.key_scores; all 0 for a bar without pitched notes). Major against minor, which
+    valence follows, is a maximum over keys: no linear function of the pitch-class counts gives it."""
+    counts = F.one_hot(pitch_class[tokens], N_PITCH_CLASSES + 1)[..., :N_PITCH_CLASSES].sum(-2).float()
+    centred = counts - counts.mean(-1, keepdim=True)
+    return (centred @ key_profiles.T) / centred.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
+def onset_summary(tokens: Tensor, position: Tensor, is_pitch: Tensor) -> Tensor:
+    """tokens [..., L] -> [..., 16]: log(1 + number of notes starting at each 16th of the bar)."""
+    # every token takes the value of the last Position token before it (cummax: positions rise in a bar)
+    current = position[tokens].cummax(-1).values
+    onset = is_pitch[tokens] & (current >= 0)
+    counts = (F.one_hot(current.clamp(min=0), POSITIONS_PER_BAR) * onset.unsqueeze(-1)).sum(-2).float()
+    return counts.log1p()
 
 
 @dataclass
@@ -95,16 +123,22 @@ class GaussianMixturePrior(nn.Module):
 
 
 class Encoder(nn.Module):
-    """E_r or E_k: Transformer-XL over each bar (memory: previous bar), mean-pooled to mu, sigma."""
+    """E_r or E_k: Transformer-XL over each bar (memory: previous bar), mean-pooled to mu, sigma.
 
-    def __init__(self, cfg: ModelConfig):
+    A bar summary (its onset histogram or its 24 key correlations, `n_summary` numbers) goes through a
+    small MLP and is added to the pooled state. Mean pooling divides out how many notes a bar has, and a small model trained for
+    minutes on a CPU does not learn the bar's key from 640 pitch tokens: the skip hands each encoder the
+    statistic its factor is defined by, and the Transformer learns what lies beyond it."""
+
+    def __init__(self, cfg: ModelConfig, n_summary: int):
         super().__init__()
         self.xl = TransformerXL(cfg.n_enc_layers, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.bar_len)
+        self.summary_proj = _mlp(n_summary, cfg.d_model, cfg.d_model)
         self.to_mu = nn.Linear(cfg.d_model, cfg.d_latent)
         self.to_sigma = nn.Linear(cfg.d_model, cfg.d_latent)
 
-    def forward(self, emb: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """emb [B, T, L, d], tokens [B, T, L] -> mu, sigma [B, T, l]."""
+    def forward(self, emb: Tensor, tokens: Tensor, summary: Tensor) -> tuple[Tensor, Tensor]:
+        """emb [B, T, L, d], tokens [B, T, L], summary [B, T, n_summary] -> mu, sigma [B, T, l]."""
         pooled, memory, memory_mask = [], None, None
         for t in range(tokens.shape[1]):
             valid = tokens[:, t] != PAD
@@ -112,7 +146,7 @@ class Encoder(nn.Module):
             memory_mask = valid
             weights = valid.unsqueeze(-1).to(out.dtype)
             pooled.append((out * weights).sum(1) / weights.sum(1).clamp(min=1.0))
-        h = torch.stack(pooled, dim=1)
+        h = torch.stack(pooled, dim=1) + self.summary_proj(summary)
         return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-5
 
 
@@ -130,9 +164,12 @@ class CDGMVAE(nn.Module):
         # and mode (valence) are visible from the first layer instead of learned from 640 pitch tokens.
         self.pitch_class_emb = nn.Embedding(N_PITCH_CLASSES + 1, d)  # the last row: not a pitched note
         self.register_buffer("token_pitch_class", token_pitch_classes(), persistent=False)
+        self.register_buffer("token_position", token_positions(), persistent=False)
+        self.register_buffer("token_is_pitch", torch.as_tensor(TOKEN_KIND) == KIND_PITCH, persistent=False)
+        self.register_buffer("key_profiles", normalised_key_profiles(), persistent=False)
         self.emb_drop = nn.Dropout(cfg.dropout)
-        self.enc_r = Encoder(cfg)
-        self.enc_k = Encoder(cfg)
+        self.enc_r = Encoder(cfg, POSITIONS_PER_BAR)
+        self.enc_k = Encoder(cfg, N_KEYS)
         self.prior_r = GaussianMixturePrior(cfg.n_components, l, cfg.init_std_log)  # arousal, on z_r
         self.prior_k = GaussianMixturePrior(cfg.n_components, l, cfg.init_std_log)  # valence, on z_k
         self.z_proj = nn.Linear(2 * l, d)
@@ -143,8 +180,13 @@ class CDGMVAE(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
+        """GPT-style N(0, 0.02) for the Transformers, embeddings and z projection. The small heads between
+        pooled states, latents and local decoders keep PyTorch's fan-in init: four layers at 0.02 in a row
+        leave the latents near zero and their gradients vanishing (the key decoder stayed at chance)."""
+        heads = {id(m) for enc in (self.enc_r, self.enc_k) for m in (*enc.summary_proj, enc.to_mu, enc.to_sigma)}
+        heads |= {id(m) for m in (*self.rhythm_decoder, *self.key_decoder)}
         for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
+            if isinstance(module, (nn.Linear, nn.Embedding)) and id(module) not in heads:
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
@@ -159,8 +201,8 @@ class CDGMVAE(nn.Module):
     def encode(self, tokens: Tensor) -> Latents:
         """tokens [B, T, L] (any T) -> per-bar posterior parameters q(z_r|x), q(z_k|x)."""
         emb = self.embed(tokens)
-        mu_r, sigma_r = self.enc_r(emb, tokens)
-        mu_k, sigma_k = self.enc_k(emb, tokens)
+        mu_r, sigma_r = self.enc_r(emb, tokens, onset_summary(tokens, self.token_position, self.token_is_pitch))
+        mu_k, sigma_k = self.enc_k(emb, tokens, key_summary(tokens, self.token_pitch_class, self.key_profiles))
         return Latents(mu_r, sigma_r, mu_k, sigma_k)
 
     def sample(self, latents: Latents) -> tuple[Tensor, Tensor]:

@@ -141,3 +141,38 @@ def test_gpu_cached_and_compiled_decoding_match_the_cpu(generator):
 def test_tensorrt_backend_decodes_valid_bars():
     gpu = Generator.load(device="cuda", seed=0, backend="tensorrt", controls=Controls.for_emotion("calm"))
     assert all(is_valid_bar(b.tokens, gpu.model.cfg.bar_len) for b in gpu.generate(2))
+
+
+def test_int8_decoding_follows_the_fp32_logits_and_gives_valid_bars(generator):
+    """Teacher-forced through one bar of a real clip, the int8 step predicts what fp32 does."""
+    from engine.backends import decoding_model
+    from engine.incremental import BarCache
+    model = generator.model
+    quantized = decoding_model("int8", model)
+    assert decoding_model("eager", model) is model
+    tokens = torch.tensor(codec.encode(CLIPS[0]).token_array(model.cfg.bar_len)[1].astype("int64"))
+    length = int((tokens != 0).sum())
+    inject = model.z_injection(*generator.target(0.5, 0.5)).unsqueeze(0)
+    full, small = BarCache(model, 1), BarCache(quantized, 1)
+    for cache in (full, small):
+        cache.start_bar(inject, None)
+    agree, spread, error = 0, 0.0, 0.0
+    for i in range(length - 1):
+        a, b = full.step(tokens[i: i + 1], torch.tensor(i)), small.step(tokens[i: i + 1], torch.tensor(i))
+        agree += int(a.argmax() == b.argmax())
+        spread, error = max(spread, float(a.std())), max(error, float((a - b).abs().max()))
+    assert length > 20 and agree >= 0.9 * (length - 1)
+    assert error < spread  # the largest int8 error is below one standard deviation of the logits
+    int8 = Generator(model, seed=4, backend="int8", controls=Controls.for_emotion("happy"))
+    bars = int8.generate(3)
+    assert all(is_valid_bar(b.tokens, model.cfg.bar_len) for b in bars)
+    int8.reset(4)
+    assert [b.tokens for b in int8.generate(3)] == [b.tokens for b in bars]
+
+
+def test_int8_says_it_is_for_the_cpu(generator):
+    from engine.backends import decoding_model
+    from engine.model import CDGMVAE
+    elsewhere = CDGMVAE(generator.model.cfg).to("meta")  # any device but the CPU
+    with pytest.raises(UserError, match="runs on the CPU.*--backend compiled"):
+        decoding_model("int8", elsewhere)

@@ -63,3 +63,17 @@ def test_the_step_exports_with_its_cache_updates_and_matches_eager():
         tokens = torch.tensor([token, token + 1])
         torch.testing.assert_close(step(tokens, torch.tensor(i)), eager.step(tokens, torch.tensor(i)),
                                    atol=1e-5, rtol=0)
+
+
+def test_the_compiled_cpu_step_gives_the_eager_logits():
+    from engine.backends import make_step
+    model = tiny_model()
+    eager, compiled_cache = BarCache(model, 1), BarCache(model, 1)
+    compiled = make_step("compiled", compiled_cache)
+    z = torch.randn(1, 32, generator=torch.Generator().manual_seed(2))
+    for cache in (eager, compiled_cache):
+        cache.start_bar(z, None)
+    for i, token in enumerate([2, 20, 3, 100, 300, 101, 400]):
+        tokens = torch.tensor([token])
+        torch.testing.assert_close(compiled(tokens, torch.tensor(i)), eager.step(tokens, torch.tensor(i)),
+                                   atol=1e-4, rtol=0)
