@@ -1,4 +1,4 @@
-"""Backends for the decoder's step function, behind one call: step(token [B], index) -> logits [B, V].
+"""Backends for the decoder, behind one call: BarCache.next_token (feed a token, get the next one).
 
 - eager:    PyTorch as it is (CPU or GPU).
 - compiled: torch.compile of the fixed-shape step; on CUDA with mode "reduce-overhead" (CUDA graphs), on
@@ -56,20 +56,24 @@ def tensorrt_unavailable_reason(device: torch.device) -> str | None:
     return None
 
 
-def make_step(backend: str, cache: BarCache) -> Callable:
+def make_decoder(backend: str, cache: BarCache) -> Callable:
+    """The per-token function of a backend, with BarCache.next_token's arguments. compiled takes the whole
+    token (step, grammar mask and draw) into one graph; tensorrt compiles the step and leaves the draw to
+    PyTorch."""
     device = cache.keys.device
     if backend in ("eager", "int8"):
-        return cache.step
+        return cache.next_token
     if backend == "compiled":
         if device.type == "cuda":
-            return torch.compile(cache.step, fullgraph=True, dynamic=False, mode="reduce-overhead")
-        return torch.compile(cache.step, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+            return torch.compile(cache.next_token, fullgraph=True, dynamic=False, mode="reduce-overhead")
+        return torch.compile(cache.next_token, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
     if backend == "tensorrt":
         reason = tensorrt_unavailable_reason(device)
         if reason:
             raise UserError(f"{reason}; use --backend compiled or --backend eager instead")
         import torch_tensorrt  # noqa: F401  (registers the "tensorrt" compile backend)
-        return torch.compile(cache.step, backend="tensorrt", dynamic=False)
+        cache.logits = torch.compile(cache.step, backend="tensorrt", dynamic=False)
+        return cache.next_token
     raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 

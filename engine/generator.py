@@ -18,13 +18,12 @@ from torch import Tensor
 
 from engine import codec
 from engine import vocab as V
-from engine.backends import decoding_model, make_step
+from engine.backends import decoding_model, make_decoder
 from engine.emotion import emotion_va
-from engine.grammar import Grammar
 from engine.incremental import BarCache
 from engine.model import CDGMVAE, BarMemory
 from engine.notes import GridNote
-from engine.sampling import sample
+from engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
@@ -72,7 +71,7 @@ class Generator:
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
         self.cache = BarCache(decoding_model(backend, model), candidates)
-        self.step = make_step(backend, self.cache)
+        self.next_token = make_decoder(backend, self.cache)
         self.indices = [torch.tensor(i, device=self.device) for i in range(self.cache.M)]
         self.rng = torch.Generator(device=self.device)
         self.reset(seed)
@@ -131,16 +130,17 @@ class Generator:
             memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],
                                memory.mask.expand(self.candidates, -1))
         self.cache.start_bar(self.model.z_injection(z_r, z_k), memory)
-        grammar = Grammar(self.candidates, self.model.cfg.bar_len, self.device)
+        clocks = race_clocks(self.cache.M, self.candidates, V.VOCAB_SIZE, self.rng, self.device)
+        settings = [torch.tensor(value, device=self.device) for value in (c.temperature, c.top_p)]
+        min_length = torch.tensor(self.min_tokens, device=self.device)
         token = torch.full((self.candidates,), V.BAR, dtype=torch.long, device=self.device)
         sampled = [token]
         check_every = 1 if self.device.type == "cpu" else 8  # a check reads back to the host
         for i, index in enumerate(self.indices):
-            logits = self.step(token, index)
+            chosen = self.next_token(token, index, clocks, *settings, min_length)
             if i and i % check_every == 0 and bool((token <= V.EOS).all()):  # EOS (or PAD after it) fed
                 break
-            token = sample(logits, grammar.mask(i + 1, self.min_tokens), c.temperature, c.top_p, self.rng)
-            grammar.update(token)
+            token = chosen.clone()  # a CUDA-graph backend reuses its output buffer at the next call
             sampled.append(token)
         tokens = torch.stack(sampled, dim=1)
         best = self._choose(tokens, z_r, z_k)

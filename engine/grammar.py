@@ -54,24 +54,27 @@ class Grammar:
         self.last = torch.full((batch,), V.BAR, dtype=torch.long, device=device)
         self.position = torch.full((batch,), -1, dtype=torch.long, device=device)
 
-    def mask(self, length: int, min_length: int = 0) -> Tensor:
+    def reset(self) -> None:
+        """A new bar: only Bar has been written."""
+        self.last.fill_(V.BAR)
+        self.position.fill_(-1)
+
+    def mask(self, length: int | Tensor, min_length: int | Tensor = 0) -> Tensor:
         """[B, V] bool: tokens allowed as token number `length` of each bar (Bar is token 0).
-        `min_length` holds EOS back until the bar has that many tokens (benchmarks use full bars)."""
+        `min_length` holds EOS back until the bar has that many tokens (benchmarks use full bars).
+        Both may be 0-dim tensors: no branch depends on their values, so a compiled step can hold this."""
         allowed = self.next_table[self.last]
-        allowed &= ~(self.is_position & (self.position_value <= self.position[:, None]))
+        allowed = allowed & ~(self.is_position & (self.position_value <= self.position[:, None]))
         room = self.bar_len - length
-        if room < _MAX_NEW_NOTE:
-            allowed &= ~self.is_position
-        if room < NOTE_TOKENS + 1:  # a new note would not fit before EOS: close the bar
-            allowed &= ~self.is_pitch
-        if length < min_length:
-            # keep at least one way forward: EOS is allowed only when nothing else is
-            allowed &= ~self.is_eos | ~(allowed & ~self.is_eos).any(-1, keepdim=True)
-        return allowed
+        allowed = allowed & ~(self.is_position & (room < _MAX_NEW_NOTE))
+        allowed = allowed & ~(self.is_pitch & (room < NOTE_TOKENS + 1))  # a new note would not fit before EOS
+        # keep at least one way forward: while EOS is held back, it is allowed only when nothing else is
+        others = (allowed & ~self.is_eos).any(-1, keepdim=True)
+        return allowed & ~(self.is_eos & (length < min_length) & others)
 
     def update(self, tokens: Tensor) -> None:
-        self.last = tokens
-        self.position = torch.where(self.is_position[tokens], self.position_value[tokens], self.position)
+        self.last.copy_(tokens)
+        self.position.copy_(torch.where(self.is_position[tokens], self.position_value[tokens], self.position))
 
 
 def is_valid_bar(tokens: list[int], bar_len: int) -> bool:

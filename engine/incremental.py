@@ -4,6 +4,8 @@ Per bar, each layer's memory (the previous bar's layer inputs) is projected to k
 written into a fixed buffer; each step writes one token's keys and values into its slot and attends over
 the whole buffer under a mask. Every tensor has a fixed shape, the step index is a tensor, and nothing is
 read back to the host, so the same `step` runs eagerly, under torch.compile, or in a CUDA graph.
+`next_token` adds the grammar mask and the draw, so that one call (one compiled graph) does all the work
+of a token.
 
 Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's tokens.
     slot s <  M : memory token s, at position s - L (TransformerXL.memory_positions)
@@ -17,7 +19,9 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from engine.grammar import Grammar
 from engine.model import CDGMVAE, BarMemory
+from engine.sampling import sample
 from engine.vocab import PAD
 
 
@@ -43,6 +47,8 @@ class BarCache(nn.Module):
         # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
         buffer("allowed", torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device))
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
+        self.grammar = Grammar(batch, cfg.bar_len, device)
+        self.logits = self.step  # a backend may put a compiled step here (tensorrt)
 
         xl = model.decoder
         with torch.no_grad():
@@ -57,6 +63,7 @@ class BarCache(nn.Module):
         """inject [B, d]: the bar's z projection; memory: the previous bar's (None at the start)."""
         self.inject.copy_(inject[:, None])
         self.tokens.fill_(PAD)
+        self.grammar.reset()
         memory_mask = torch.zeros_like(self.tokens, dtype=torch.bool)
         if memory is not None:
             memory_mask[:, : memory.mask.shape[1]] = memory.mask[:, : self.M]
@@ -88,6 +95,18 @@ class BarCache(nn.Module):
             self.values[layer].index_copy_(2, slot, v)
             x = block.attend(x, h, self.keys[layer], self.values[layer], self.rel_k[layer], rel_idx, allowed)
         return model.head(xl.ln_f(x))[:, 0]
+
+    @torch.no_grad()
+    def next_token(self, token: Tensor, index: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
+                   min_length: Tensor) -> Tensor:
+        """Feed token [B] at position `index` and choose the token after it: [B]. clocks [M, B, V] are the
+        bar's race clocks (sampling.race_clocks); the settings are 0-dim tensors, so changing them between
+        bars does not recompile anything."""
+        logits = self.logits(token, index)
+        allowed = self.grammar.mask(index + 1, min_length)
+        chosen = sample(logits, allowed, temperature, top_p, clocks.index_select(0, index.view(1))[0])
+        self.grammar.update(chosen)
+        return chosen
 
     def memory(self) -> BarMemory:
         """This bar as memory for the next one: the layer inputs of the tokens fed, PAD masked."""

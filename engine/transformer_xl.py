@@ -66,8 +66,15 @@ class RelativeAttention(nn.Module):
         position = position.gather(-1, rel_idx.expand(*position.shape[:-1], rel_idx.shape[-1]))
         # A finite fill keeps rows with no allowed key (all-PAD filler bars) finite; nothing reads them.
         bias = (position * scale).masked_fill(~allowed[:, None], torch.finfo(position.dtype).min)
-        # SDPA adds `bias` to the scaled content term (q + u) . k
-        out = F.scaled_dot_product_attention(q + self.r_w_bias[:, None], k, v, attn_mask=bias)
+        content_q = q + self.r_w_bias[:, None]
+        if q.shape[-2] == 1 and torch.compiler.is_compiling():
+            # one query (the engine's compiled step): the plain math, which Inductor fuses into its own
+            # loops; the SDPA kernel it would call costs more than the arithmetic at this size
+            weights = torch.softmax(content_q @ k.transpose(-1, -2) * scale + bias, dim=-1)
+            out = weights @ v
+        else:
+            # SDPA adds `bias` to the scaled content term (q + u) . k
+            out = F.scaled_dot_product_attention(content_q, k, v, attn_mask=bias)
         out = out.transpose(1, 2).reshape(h.shape)
         return self.out_proj(out)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import codec
-from engine.backends import make_step, tensorrt_unavailable_reason
+from engine.backends import make_decoder, tensorrt_unavailable_reason
 from engine.errors import UserError
 from engine.generator import Controls, Generator
 from engine.grammar import is_valid_bar
@@ -119,7 +119,7 @@ def test_tensorrt_says_why_it_cannot_run_here_and_what_to_use(generator):
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present: the GPU test covers the tensorrt backend")
     with pytest.raises(UserError, match="--backend compiled or --backend eager"):
-        make_step("tensorrt", generator.cache)
+        make_decoder("tensorrt", generator.cache)
     assert "GPU" in tensorrt_unavailable_reason(torch.device("cpu"))
 
 

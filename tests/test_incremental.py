@@ -65,15 +65,27 @@ def test_the_step_exports_with_its_cache_updates_and_matches_eager():
                                    atol=1e-5, rtol=0)
 
 
-def test_the_compiled_cpu_step_gives_the_eager_logits():
-    from engine.backends import make_step
+def test_the_compiled_token_step_chooses_what_eager_does():
+    """compiled takes step, grammar mask and draw into one graph: fed its own choices, it writes the bar
+    eager writes with the same clocks (sampled at top-p 0.9, and greedy)."""
+    from engine.backends import make_decoder
+    from engine.sampling import race_clocks
+    from engine.vocab import BAR, VOCAB_SIZE
     model = tiny_model()
-    eager, compiled_cache = BarCache(model, 1), BarCache(model, 1)
-    compiled = make_step("compiled", compiled_cache)
-    z = torch.randn(1, 32, generator=torch.Generator().manual_seed(2))
-    for cache in (eager, compiled_cache):
-        cache.start_bar(z, None)
-    for i, token in enumerate([2, 20, 3, 100, 300, 101, 400]):
-        tokens = torch.tensor([token])
-        torch.testing.assert_close(compiled(tokens, torch.tensor(i)), eager.step(tokens, torch.tensor(i)),
-                                   atol=1e-4, rtol=0)
+    eager, compiled_cache = BarCache(model, 2), BarCache(model, 2)
+    compiled = make_decoder("compiled", compiled_cache)
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(2))
+    for temperature in (1.0, 0.0):
+        clocks = race_clocks(eager.M, 2, VOCAB_SIZE, torch.Generator().manual_seed(3))
+        settings = torch.tensor(temperature), torch.tensor(0.9), torch.tensor(41)  # EOS held back
+        bars = []
+        for cache, next_token in ((eager, eager.next_token), (compiled_cache, compiled)):
+            cache.start_bar(z, None)
+            token, bar = torch.full((2,), BAR), []
+            for i in range(40):
+                token = next_token(token, torch.tensor(i), clocks, *settings).clone()
+                bar.append(token.tolist())
+            bars.append(bar)
+        assert bars[0] == bars[1]
+        if temperature:  # a drawn bar, not one note over and over (greedy may repeat one)
+            assert len({tuple(t) for t in bars[0]}) > 10
