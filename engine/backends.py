@@ -3,7 +3,7 @@
 - eager:    PyTorch as it is (CPU or GPU).
 - compiled: torch.compile of the fixed-shape step; on CUDA with mode "reduce-overhead" (CUDA graphs), on
             the CPU with Inductor's C++ wrapper (its Python wrapper costs more than a small model's kernels:
-            0.40 against 0.34 ms per step for `small`, eager 1.1 ms, on the 2-core development VM).
+            0.45 against 0.34 ms per token for the bundled model, one thread of the 2-core VM).
 - int8:     eager, on a copy of the model whose decoder and output Linear layers hold int8 weights (dynamic
             quantization, CPU only). A token reads a quarter of the weight bytes: what a model the size of
             `paper` needs on a CPU, where reading fp32 weights from memory is most of a step.
