@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Callable
 
@@ -41,8 +40,9 @@ def decoding_model(backend: str, model: CDGMVAE) -> CDGMVAE:
         # kernels are the same fbgemm ones
         warnings.filterwarnings("ignore", category=UserWarning, message=r".*(quantiz|torchao).*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-        return quantize.quantize_dynamic(copy.deepcopy(model), {"decoder": qconfig, "head": qconfig},
-                                         dtype=torch.qint8).eval()
+        # not in place: quantize_dynamic quantizes a copy and leaves the fp32 model as it is
+        return quantize.quantize_dynamic(model, {"decoder": qconfig, "head": qconfig}, dtype=torch.qint8,
+                                         inplace=False).eval()
 
 
 def tensorrt_unavailable_reason(device: torch.device) -> str | None:

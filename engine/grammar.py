@@ -45,8 +45,7 @@ class Grammar:
     def __init__(self, batch: int, bar_len: int, device: torch.device | str = "cpu"):
         self.bar_len = bar_len
         self.next_table = _next_token_table().to(device)  # built once per process, not per bar
-        self.position_value = torch.where(torch.as_tensor(V.TOKEN_KIND) == V.KIND_POSITION,
-                                          torch.as_tensor(V.TOKEN_VALUE), -1).to(device)
+        self.position_value = torch.as_tensor(V.TOKEN_POSITION, device=device)
         self.is_position = self.position_value >= 0
         self.is_pitch = (torch.as_tensor(V.TOKEN_KIND) == V.KIND_PITCH).to(device)
         self.is_eos = torch.zeros(V.VOCAB_SIZE, dtype=torch.bool, device=device)

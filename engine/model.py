@@ -18,7 +18,8 @@ from torch import Tensor
 from engine.config import ModelConfig
 from engine.features import UNIT_KEY_PROFILES
 from engine.transformer_xl import TransformerXL
-from engine.vocab import DRUMS, KIND_PITCH, KIND_POSITION, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_TRACK, TOKEN_VALUE
+from engine.vocab import (DRUMS, KIND_PITCH, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_POSITION, TOKEN_TRACK,
+                          TOKEN_VALUE)
 
 N_RHYTHM = 16  # onsets per 16th position
 N_KEYS = 24    # 12 major, 12 minor
@@ -29,15 +30,6 @@ def token_pitch_classes() -> Tensor:
     """[V] long: the pitch class of each pitched-note token (not drums), N_PITCH_CLASSES for the rest."""
     pitched = (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
     return torch.where(pitched, torch.as_tensor(TOKEN_VALUE) % N_PITCH_CLASSES, N_PITCH_CLASSES)
-
-
-def token_positions() -> Tensor:
-    """[V] long: the 16th of each Position token, -1 for the rest."""
-    return torch.where(torch.as_tensor(TOKEN_KIND) == KIND_POSITION, torch.as_tensor(TOKEN_VALUE), -1)
-
-
-def normalised_key_profiles() -> Tensor:
-    return torch.as_tensor(UNIT_KEY_PROFILES, dtype=torch.float32)  # [24, 12]
 
 
 def key_summary(tokens: Tensor, pitch_class: Tensor, key_profiles: Tensor) -> Tensor:
@@ -164,9 +156,10 @@ class CDGMVAE(nn.Module):
         # and mode (valence) are visible from the first layer instead of learned from 640 pitch tokens.
         self.pitch_class_emb = nn.Embedding(N_PITCH_CLASSES + 1, d)  # the last row: not a pitched note
         self.register_buffer("token_pitch_class", token_pitch_classes(), persistent=False)
-        self.register_buffer("token_position", token_positions(), persistent=False)
+        self.register_buffer("token_position", torch.as_tensor(TOKEN_POSITION), persistent=False)
         self.register_buffer("token_is_pitch", torch.as_tensor(TOKEN_KIND) == KIND_PITCH, persistent=False)
-        self.register_buffer("key_profiles", normalised_key_profiles(), persistent=False)
+        self.register_buffer("key_profiles", torch.as_tensor(UNIT_KEY_PROFILES, dtype=torch.float32),  # [24, 12]
+                             persistent=False)
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.enc_r = Encoder(cfg, POSITIONS_PER_BAR)
         self.enc_k = Encoder(cfg, N_KEYS)

@@ -103,6 +103,7 @@ def token_name(token: int) -> str:
 TOKEN_KIND = np.array([describe(t).kind for t in range(VOCAB_SIZE)], dtype=np.int64)
 TOKEN_VALUE = np.array([describe(t).value for t in range(VOCAB_SIZE)], dtype=np.int64)
 TOKEN_TRACK = np.array([describe(t).track for t in range(VOCAB_SIZE)], dtype=np.int64)
+TOKEN_POSITION = np.where(TOKEN_KIND == KIND_POSITION, TOKEN_VALUE, -1)  # the 16th of Position tokens, else -1
 
 
 def tempo_to_bin(bpm: float) -> int:
