@@ -144,29 +144,33 @@ def test_tensorrt_backend_decodes_valid_bars():
 
 
 def test_int8_decoding_follows_the_fp32_logits_and_gives_valid_bars(generator):
-    """Teacher-forced through one bar of a real clip, the int8 step predicts what fp32 does: its
-    distributions are close to fp32's, and where its most likely token differs from fp32's, fp32 finds
-    the two nearly equally likely (a near tie that rounding can flip)."""
+    """Teacher-forced through the first two bars of three real clips, the int8 step predicts what fp32
+    does: the same most likely token at 90 % of the steps, distributions close to fp32's, and where the
+    most likely tokens differ, fp32 finds the two nearly equally likely (a near tie that rounding flips)."""
     from engine.backends import decoding_model
     from engine.incremental import BarCache
     model = generator.model
     quantized = decoding_model("int8", model)
     assert decoding_model("eager", model) is model
-    tokens = torch.tensor(codec.encode(CLIPS[0]).token_array(model.cfg.bar_len)[1].astype("int64"))
-    length = int((tokens != 0).sum())
     inject = model.z_injection(*generator.target(0.5, 0.5)).unsqueeze(0)
-    full, small = BarCache(model, 1), BarCache(quantized, 1)
-    for cache in (full, small):
-        cache.start_bar(inject, None)
-    kl, gap, spread, error = 0.0, 0.0, 0.0, 0.0
-    for i in range(length - 1):
-        a, b = full.step(tokens[i: i + 1], torch.tensor(i)), small.step(tokens[i: i + 1], torch.tensor(i))
-        log_a, log_b = a.log_softmax(-1), b.log_softmax(-1)
-        kl += float((log_a.exp() * (log_a - log_b)).sum()) / (length - 1)
-        gap = max(gap, float(log_a.max() - log_a[0, b.argmax()]))  # fp32's doubt about int8's first choice
-        spread, error = max(spread, float(a.std())), max(error, float((a - b).abs().max()))
-    assert length > 20
-    assert kl < 0.05  # mean KL(fp32 || int8) per token, in nats (0.009 measured with the bundled model)
+    steps, agree, kl, gap, spread, error = 0, 0, 0.0, 0.0, 0.0, 0.0
+    for clip in CLIPS:
+        for bar in codec.encode(clip).token_array(model.cfg.bar_len)[1:3]:
+            tokens = torch.tensor(bar.astype("int64"))
+            full, small = BarCache(model, 1), BarCache(quantized, 1)
+            for cache in (full, small):
+                cache.start_bar(inject, None)
+            for i in range(int((tokens != 0).sum()) - 1):
+                a = full.step(tokens[i: i + 1], torch.tensor(i))
+                b = small.step(tokens[i: i + 1], torch.tensor(i))
+                log_a, log_b = a.log_softmax(-1), b.log_softmax(-1)
+                steps += 1
+                agree += int(a.argmax() == b.argmax())
+                kl += float((log_a.exp() * (log_a - log_b)).sum())
+                gap = max(gap, float(log_a.max() - log_a[0, b.argmax()]))  # fp32's doubt about int8's choice
+                spread, error = max(spread, float(a.std())), max(error, float((a - b).abs().max()))
+    assert steps > 100 and agree >= 0.9 * steps
+    assert kl / steps < 0.05  # mean KL(fp32 || int8) per token, in nats
     assert gap < 1.0  # int8's first choice is at least e^-1 as likely to fp32 as fp32's own
     assert error < spread  # the largest int8 error is below one standard deviation of the logits
     int8 = Generator(model, seed=4, backend="int8", controls=Controls.for_emotion("happy"))
