@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cdgmvae import cli
 from engine.checkpoint import load_model
-from training.dataset import SegmentSampler, hide_labels, load_prepared
+from training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout
 
 from helpers_model import TINY, one_thread, write_config, write_fake_dataset
 
@@ -99,6 +100,35 @@ def test_rho_hides_labels_deterministically_and_batches_mix(data):
         assert all(torch.equal(batch[k], sampler[step][k]) for k in batch)
         assert batch["bar_mask"][:, 0].all()
     assert not torch.equal(sampler[0]["tokens"], sampler[1]["tokens"])
+
+
+def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, data, config):
+    train, _ = load_prepared(data, TINY.bar_len)
+    kept, held = split_holdout(train, 0.34, seed=0)
+    assert len(held) == 4 and len(kept) + len(held) == len(train)
+    assert {(p.arousal, p.valence) for p in held} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert not {p.id for p in held} & {p.id for p in kept}
+    assert split_holdout(train, 0.34, seed=0) == (kept, held)
+    assert {p.id for p in split_holdout(train, 0.34, seed=5)[1]} != {p.id for p in held}
+
+    out = tmp_path / "run"
+    assert cli.main(_train_args(data, config, out, 6, "--val-every", 2, "--holdout", 0.34)) == 0
+    held_scores = {}
+    for event in (out / "tb").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(event))
+        acc.Reload()
+        for kind in ("acc_arousal", "acc_valence"):
+            for e in acc.Scalars(f"holdout/{kind}"):
+                held_scores.setdefault(e.step, []).append(e.value)
+    assert sorted(held_scores) == [2, 4, 6]
+    best_step = max(sorted(held_scores), key=lambda step: sum(held_scores[step]))  # first of equals, as the trainer
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["selected"]["step"] == best_step
+    assert json.loads((out / "selected.json").read_text())["step"] == best_step
+    selected, _ = load_model(out / "selected.json")
+    best, _ = load_model(out / "ckpt" / "best.json")
+    assert all(torch.equal(a, b) for a, b in zip(selected.state_dict().values(), best.state_dict().values()))
+    assert cli.main(_train_args(data, config, tmp_path / "bad", 2, "--holdout", 1.0)) == 2
 
 
 def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path, data, config):

@@ -116,6 +116,25 @@ def hide_labels(pieces: list[Piece], rho: float | None, seed: int) -> list[Piece
     return [p if p.id in keep or not p.labelled else replace(p, arousal=UNKNOWN, valence=UNKNOWN) for p in pieces]
 
 
+def split_holdout(pieces: list[Piece], fraction: float, seed: int) -> tuple[list[Piece], list[Piece]]:
+    """(training pieces, held-out pieces): round(fraction * n) of each quadrant's labelled pieces, chosen by a
+    hash of (seed, piece id), are held out of training so that a checkpoint can be picked on them without
+    looking at the validation split."""
+    if not 0.0 <= fraction < 1.0:
+        raise UserError(f"--holdout must be at least 0 and below 1, not {fraction}")
+    by_quadrant: dict[tuple[int, int], list[Piece]] = {}
+    for piece in pieces:
+        if piece.arousal != UNKNOWN and piece.valence != UNKNOWN:
+            by_quadrant.setdefault((piece.arousal, piece.valence), []).append(piece)
+    held = set()
+    for group in by_quadrant.values():
+        group.sort(key=lambda p: _hash_unit(seed, "holdout:" + p.id))
+        held.update(p.id for p in group[:round(fraction * len(group))])
+    if fraction and not held:
+        raise UserError("--holdout needs pieces labelled with both arousal and valence; the data has none")
+    return [p for p in pieces if p.id not in held], [p for p in pieces if p.id in held]
+
+
 def trim_to_content(tokens: np.ndarray) -> np.ndarray:
     """Drop the trailing token columns that are PAD in every bar of the batch (they cost compute only)."""
     used = np.flatnonzero((tokens != vocab.PAD).any(axis=tuple(range(tokens.ndim - 1))))

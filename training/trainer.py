@@ -5,7 +5,9 @@ RNG (dropout, z sampling) is reseeded from (seed, rank, step) before every updat
 RNG's whole state is the step number, and --resume repeats exactly the losses of an uninterrupted run.
 
 Run folder:  log.jsonl (one line of loss terms per step), tb/ (TensorBoard), ckpt/ (last and best
-training checkpoints), model.safetensors + model.json (final weights), summary.json.
+training checkpoints), model.safetensors + model.json (final weights), summary.json. With --holdout, "best"
+is chosen on pieces held out of the training split (never on the validation split) and its weights are
+also written as selected.safetensors + selected.json.
 """
 from __future__ import annotations
 
@@ -21,16 +23,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from engine.checkpoint import load_checkpoint, save_checkpoint, save_model, write_json
+from engine.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model, write_json
 from engine.config import preset
 from engine.errors import UserError
 from engine.model import CDGMVAE
-from training.dataset import SegmentSampler, hide_labels, load_prepared, whole_piece_batches
+from training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout, whole_piece_batches
 from training.losses import LossSettings, beta_at, total_loss
 from training.schedule import default_warmup, lr_at
 
 # Options that must match for --resume to continue the same run.
-RESUME_MUST_MATCH = ("config", "seed", "batch", "rho")
+RESUME_MUST_MATCH = ("config", "seed", "batch", "rho", "holdout")
 
 
 @dataclass
@@ -41,6 +43,7 @@ class TrainOptions:
     steps: int = 2000
     batch: int = 16
     rho: float | None = None
+    holdout: float = 0.0
     alpha: float = 0.2
     mi: bool = True
     resume: bool = False
@@ -94,7 +97,7 @@ def step_seed(seed: int, rank: int, step: int) -> int:
 
 @torch.no_grad()
 def validate(model: CDGMVAE, batches: list[dict], device: torch.device) -> dict[str, float]:
-    """Accuracy of arousal, valence and quadrant from q(y|x) (z = mu) over whole validation pieces."""
+    """Accuracy of arousal, valence and quadrant from q(y|x) (z = mu) over whole pieces."""
     was_training = model.training
     model.eval()
     hits = {"arousal": 0, "valence": 0, "quadrant": 0}
@@ -173,6 +176,14 @@ def _check_resume(header: dict, opts: TrainOptions) -> None:
         raise UserError(f"--resume with different {', '.join(changed)}; use the same options or a new --out")
 
 
+def _save_selected(ckpt_dir: Path, out: Path) -> dict:
+    """The checkpoint chosen on the held-out pieces, as inference weights out/selected.*."""
+    header = json.loads((ckpt_dir / "best.json").read_text())
+    model, _ = load_model(ckpt_dir / "best.json")
+    save_model(model, out, header["step"], name="selected")
+    return {"step": header["step"], "holdout": header.get("holdout", {}), "val": header.get("val", {})}
+
+
 def train(opts: TrainOptions) -> dict:
     ctx = setup_distributed()
     try:
@@ -190,6 +201,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         raise UserError("--steps and --batch must be at least 1")
     cfg = preset(opts.config)
     train_pieces, val_pieces = load_prepared(opts.data, cfg.bar_len)
+    train_pieces, held_pieces = split_holdout(train_pieces, opts.holdout, opts.seed)
     train_pieces = hide_labels(train_pieces, opts.rho, opts.seed)
     settings = opts.loss_settings()
     warmup = opts.warmup if opts.warmup is not None else default_warmup(opts.steps)
@@ -215,6 +227,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
     loader = torch.utils.data.DataLoader(sampler, batch_size=None, sampler=range(start_step, opts.steps),
                                          num_workers=opts.workers)
     val_batches = whole_piece_batches(val_pieces, opts.batch) if ctx.main else []
+    held_batches = whole_piece_batches(held_pieces, opts.batch) if ctx.main else []
     log = None
     if ctx.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -223,12 +236,12 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
     if ctx.main:
         print(f"cdgmvae train: {opts.config} config ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
               f"parameters), {len(train_pieces)} training pieces ({n_labelled} labelled), {len(val_pieces)} "
-              f"validation, {ctx.world} process(es) on {ctx.device}, steps {start_step}..{opts.steps}")
+              f"validation, {len(held_pieces)} held out, {ctx.world} process(es) on {ctx.device}, steps {start_step}..{opts.steps}")
 
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     progress = tqdm(total=opts.steps, initial=start_step, disable=not ctx.main, dynamic_ncols=True)
     started, tokens_seen, terms = time.time(), 0, {}
-    val = {}
+    val, held = {}, {}
     for index, batch in zip(range(start_step, opts.steps), loader):
         step = index + 1
         torch.manual_seed(step_seed(opts.seed, ctx.rank, step))
@@ -259,11 +272,15 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         progress.update(1)
         progress.set_postfix(loss=f"{scalars['loss']:.3f}", rec=f"{scalars['rec']:.3f}", refresh=False)
         tags = []
-        if val_batches and (step % opts.val_every == 0 or step == opts.steps):
+        if (val_batches or held_batches) and (step % opts.val_every == 0 or step == opts.steps):
             val = validate(model, val_batches, ctx.device)
+            held = validate(model, held_batches, ctx.device)
             log.write(step, val, "val")
-            score = (val.get("acc_arousal", 0.0) + val.get("acc_valence", 0.0)) / 2
-            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in val.items()))
+            log.write(step, held, "holdout")
+            chosen_on = held if held_batches else val
+            score = (chosen_on.get("acc_arousal", 0.0) + chosen_on.get("acc_valence", 0.0)) / 2
+            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in val.items())
+                           + ("; held out: " + ", ".join(f"{k} {v:.3f}" for k, v in held.items()) if held else ""))
             if best is None or score > best:
                 best = score
                 tags.append("best")
@@ -271,7 +288,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
             tags.append("last")
         if tags:
             save_checkpoint(ckpt_dir, tags, model, optimizer, step,
-                            {"train_options": asdict(opts), "best_val": best, "val": val,
+                            {"train_options": asdict(opts), "best_val": best, "val": val, "holdout": held,
                              "sampler": {"kind": "per-step", "next_step": step},
                              "rng": {"kind": "per-step", "seed": opts.seed}})
     progress.close()
@@ -281,10 +298,11 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
     if ctx.main:
         log.close()
         save_model(model, out, opts.steps)
+        selected = _save_selected(ckpt_dir, out) if held_batches else None
         summary = {"steps": opts.steps, "world_size": ctx.world, "weights_sha256": digests,
                    "ranks_in_sync": len(set(digests)) == 1, "wall_s": time.time() - started,
                    "final": {k: float(v) for k, v in terms.items()}, "val": val, "best_val": best,
-                   "options": asdict(opts)}
+                   "selected": selected, "options": asdict(opts)}
         write_json(out / "summary.json", summary)
         if not summary["ranks_in_sync"]:
             print("cdgmvae train: warning: the processes ended with different weights")
