@@ -6,7 +6,7 @@ the memory-bandwidth floor, and the cost of --candidates 4.
 - naive:    recompute the whole prefix for every token (how public Transformer-VAE music code generates)
 - cached:   this engine, eager (K/V cache, memory projected once per bar, grammar mask, sampling)
 - compiled: this engine with torch.compile of the fixed-shape step (C++ wrapper on the CPU)
-- int8:     this engine, eager, with int8 decoder weights (CPU only)
+- int8:     this engine, compiled, with int8 decoder weights (CPU only)
 - floor:    decoder weight bytes read per token / measured memory bandwidth, times 128
 Medians over --bars bars (naive over --naive-bars, it is slow), all measured in this one run.
 """

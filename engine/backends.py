@@ -4,17 +4,22 @@
 - compiled: torch.compile of the fixed-shape step; on CUDA with mode "reduce-overhead" (CUDA graphs), on
             the CPU with Inductor's C++ wrapper (its Python wrapper costs more than a small model's kernels:
             0.45 against 0.34 ms per token for the bundled model, one thread of the 2-core VM).
-- int8:     eager, on a copy of the model whose decoder and output Linear layers hold int8 weights (dynamic
-            quantization, CPU only). A token reads a quarter of the weight bytes: what a model the size of
-            `paper` needs on a CPU, where reading fp32 weights from memory is most of a step.
+- int8:     compiled like `compiled` (CPU only), on a copy of the model whose decoder and output Linear
+            layers hold int8 weights (dynamic quantization). A token reads a quarter of the weight bytes:
+            what a model the size of `paper` needs on a CPU, where reading fp32 weights is most of a step.
+            torch.compile cannot trace fbgemm's packed weights, so each int8 Linear is one opaque custom op
+            in the graph and Inductor fuses everything around them.
 - tensorrt: torch.compile with the torch-tensorrt backend (optional extra, NVIDIA GPU only).
 """
 from __future__ import annotations
 
+import itertools
 import warnings
+import weakref
 from typing import Callable
 
 import torch
+from torch import Tensor, nn
 
 from engine.errors import UserError
 from engine.incremental import BarCache
@@ -41,8 +46,44 @@ def decoding_model(backend: str, model: CDGMVAE) -> CDGMVAE:
         warnings.filterwarnings("ignore", category=UserWarning, message=r".*(quantiz|torchao).*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         # not in place: quantize_dynamic quantizes a copy and leaves the fp32 model as it is
-        return quantize.quantize_dynamic(model, {"decoder": qconfig, "head": qconfig}, dtype=torch.qint8,
-                                         inplace=False).eval()
+        quantized = quantize.quantize_dynamic(model, {"decoder": qconfig, "head": qconfig}, dtype=torch.qint8,
+                                              inplace=False).eval()
+    return _opaque_int8_linears(quantized)
+
+
+# An int8 Linear seen by torch.compile: the custom op gets a number that names the quantized module.
+_INT8_LINEARS: "weakref.WeakValueDictionary[int, nn.Module]" = weakref.WeakValueDictionary()
+_next_slot = itertools.count()
+
+
+@torch.library.custom_op("cdgmvae::int8_linear", mutates_args=())
+def int8_linear(x: Tensor, slot: int) -> Tensor:
+    return _INT8_LINEARS[slot](x)
+
+
+@int8_linear.register_fake
+def _int8_linear_shape(x: Tensor, slot: int) -> Tensor:
+    return x.new_empty(*x.shape[:-1], _INT8_LINEARS[slot].out_features)
+
+
+class Int8Linear(nn.Module):
+    def __init__(self, quantized: nn.Module):
+        super().__init__()
+        self.quantized = quantized
+        self.slot = next(_next_slot)
+        _INT8_LINEARS[self.slot] = quantized
+
+    def forward(self, x: Tensor) -> Tensor:
+        return int8_linear(x, self.slot)
+
+
+def _opaque_int8_linears(module: nn.Module) -> nn.Module:
+    for name, child in module.named_children():
+        if isinstance(child, torch.ao.nn.quantized.dynamic.Linear):
+            setattr(module, name, Int8Linear(child))
+        else:
+            _opaque_int8_linears(child)
+    return module
 
 
 def tensorrt_unavailable_reason(device: torch.device) -> str | None:
@@ -60,13 +101,15 @@ def make_decoder(backend: str, cache: BarCache) -> Callable:
     """The per-token function of a backend, with BarCache.next_token's arguments. compiled takes the whole
     token (step, grammar mask and draw) into one graph; tensorrt compiles the step and leaves the draw to
     PyTorch."""
-    device = cache.keys.device
-    if backend in ("eager", "int8"):
+    device = cache.tokens.device
+    if backend == "eager":
         return cache.next_token
-    if backend == "compiled":
-        if device.type == "cuda":
-            return torch.compile(cache.next_token, fullgraph=True, dynamic=False, mode="reduce-overhead")
-        return torch.compile(cache.next_token, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+    if backend == "compiled" and device.type == "cuda":
+        return torch.compile(cache.next_token, fullgraph=True, dynamic=False, mode="reduce-overhead")
+    if backend in ("compiled", "int8"):
+        # the C++ wrapper calls kernels with less overhead, but cannot call int8_linear, a Python op
+        return torch.compile(cache.next_token, fullgraph=True, dynamic=False,
+                             options={"cpp_wrapper": backend == "compiled"})
     if backend == "tensorrt":
         reason = tensorrt_unavailable_reason(device)
         if reason:
@@ -81,6 +124,6 @@ def export_step(cache: BarCache) -> "torch.export.ExportedProgram":
     """The fixed-shape step as an ExportedProgram (what TensorRT compiles): token [B], index [] -> logits,
     with the cache updates captured as buffer mutations."""
     batch = cache.tokens.shape[0]
-    token = torch.full((batch,), 2, dtype=torch.long, device=cache.keys.device)
-    index = torch.tensor(0, device=cache.keys.device)
+    token = torch.full((batch,), 2, dtype=torch.long, device=cache.tokens.device)
+    index = torch.tensor(0, device=cache.tokens.device)
     return torch.export.export(cache, (token, index), strict=False)

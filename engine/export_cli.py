@@ -1,4 +1,4 @@
-"""`cdgmvae export --backend compiled|tensorrt`: build what a fast backend needs, so the first live bar
+"""`cdgmvae export --backend compiled|int8|tensorrt`: build what a fast backend needs, so the first live bar
 does not wait for it (torch.compile and TensorRT keep their results in their own on-disk caches)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from engine.generator import Generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("compiled", "tensorrt"), required=True)
+    parser.add_argument("--backend", choices=("compiled", "int8", "tensorrt"), required=True)
     parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (tensorrt needs cuda)")
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     generator = Generator.load(args.checkpoint, device=args.device, backend="eager", seed=0)
     program = export_step(generator.cache)
     print(f"exported the decoder step: {len(program.graph.nodes)} graph nodes")
-    if args.device == "cpu" and args.backend == "compiled":
+    if args.device == "cpu" and args.backend in ("compiled", "int8"):
         cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR",
                                    Path(tempfile.gettempdir()) / f"torchinductor_{os.environ.get('USER', 'root')}")
     else:

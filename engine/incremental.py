@@ -7,6 +7,10 @@ read back to the host, so the same `step` runs eagerly, under torch.compile, or 
 `next_token` adds the grammar mask and the draw, so that one call (one compiled graph) does all the work
 of a token.
 
+Each layer has buffers of its own (keys0, keys1, ...), not one slice of a buffer shared by all layers:
+Inductor turns an in-place write into a slice of a buffer into a copy of the whole buffer, three copies
+per layer and token, which cost more than the rest of a small model's step.
+
 Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's tokens.
     slot s <  M : memory token s, at position s - L (TransformerXL.memory_positions)
     slot s >= M : bar token at position s - M
@@ -39,9 +43,15 @@ class BarCache(nn.Module):
         d_head = cfg.d_model // cfg.n_heads
         slots = 2 * self.M
         buffer = functools.partial(self.register_buffer, persistent=False)
-        buffer("keys", torch.zeros(cfg.n_layers, batch, cfg.n_heads, slots, d_head, device=device, dtype=dtype))
-        buffer("values", torch.zeros_like(self.keys))
-        buffer("states", torch.zeros(cfg.n_layers, batch, self.M, cfg.d_model, device=device, dtype=dtype))
+
+        def per_layer(name: str, *shape: int) -> list[Tensor]:
+            for layer in range(cfg.n_layers):
+                buffer(f"{name}{layer}", torch.zeros(*shape, device=device, dtype=dtype))
+            return [getattr(self, f"{name}{layer}") for layer in range(cfg.n_layers)]
+
+        self.keys = per_layer("keys", batch, cfg.n_heads, slots, d_head)
+        self.values = per_layer("values", batch, cfg.n_heads, slots, d_head)
+        self.states = per_layer("states", batch, self.M, cfg.d_model)
         buffer("tokens", torch.full((batch, self.M), PAD, dtype=torch.long, device=device))
         buffer("inject", torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype))
         # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
@@ -69,8 +79,8 @@ class BarCache(nn.Module):
             memory_mask[:, : memory.mask.shape[1]] = memory.mask[:, : self.M]
             for layer, block in enumerate(self.model.decoder.blocks):
                 k, v = block.memory_kv(memory.states[layer][:, : self.M])
-                self.keys[layer, :, :, : k.shape[2]] = k
-                self.values[layer, :, :, : v.shape[2]] = v
+                self.keys[layer][:, :, : k.shape[2]] = k
+                self.values[layer][:, :, : v.shape[2]] = v
         self.allowed[:, :, : self.M] = memory_mask[:, None, :]
 
     def forward(self, token: Tensor, index: Tensor) -> Tensor:
