@@ -1,4 +1,5 @@
 """The engine's cached decoder against the model's full teacher-forced pass."""
+import pytest
 import torch
 
 from engine import codec
@@ -65,15 +66,17 @@ def test_the_step_exports_with_its_cache_updates_and_matches_eager():
                                    atol=1e-5, rtol=0)
 
 
-def test_the_compiled_token_step_chooses_what_eager_does():
-    """compiled takes step, grammar mask and draw into one graph: fed its own choices, it writes the bar
-    eager writes with the same clocks (sampled at top-p 0.9, and greedy)."""
-    from engine.backends import make_decoder
+@pytest.mark.parametrize("backend", ["compiled", "int8"])
+def test_the_compiled_token_step_chooses_what_eager_does(backend):
+    """compiled (and int8, compiled around its int8 Linear layers) takes step, grammar mask and draw into
+    one graph: fed its own choices, it writes the bar eager writes with the same model and clocks
+    (sampled at top-p 0.9, and greedy)."""
+    from engine.backends import decoding_model, make_decoder
     from engine.sampling import race_clocks
     from engine.vocab import BAR, VOCAB_SIZE
-    model = tiny_model()
+    model = decoding_model(backend, tiny_model())
     eager, compiled_cache = BarCache(model, 2), BarCache(model, 2)
-    compiled = make_decoder("compiled", compiled_cache)
+    compiled = make_decoder(backend, compiled_cache)
     z = torch.randn(2, 32, generator=torch.Generator().manual_seed(2))
     for temperature in (1.0, 0.0):
         clocks = race_clocks(eager.M, 2, VOCAB_SIZE, torch.Generator().manual_seed(3))
