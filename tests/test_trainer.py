@@ -124,8 +124,8 @@ def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, d
     best_step = max(sorted(held_scores), key=lambda step: sum(held_scores[step]))  # first of equals, as the trainer
     summary = json.loads((out / "summary.json").read_text())
     assert summary["selected"]["step"] == best_step
-    assert json.loads((out / "selected.json").read_text())["step"] == best_step
-    selected, _ = load_model(out / "selected.json")
+    assert json.loads((out / "selected" / "model.json").read_text())["step"] == best_step
+    selected, _ = load_model(out / "selected")
     best, _ = load_model(out / "ckpt" / "best.json")
     assert all(torch.equal(a, b) for a, b in zip(selected.state_dict().values(), best.state_dict().values()))
     assert cli.main(_train_args(data, config, tmp_path / "bad", 2, "--holdout", 1.0)) == 2

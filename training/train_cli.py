@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="supervision rate: keep labels on this fraction of the training pieces (default: all)")
     parser.add_argument("--holdout", type=float, default=d.holdout,
                         help="hold this fraction of each quadrant's training pieces out of training and pick the "
-                             "best checkpoint on them, written as RUN/selected.* (default %(default)s: best on "
+                             "best checkpoint on them, written to RUN/selected/ (default %(default)s: best on "
                              "the validation split)")
     parser.add_argument("--alpha", type=float, default=d.alpha,
                         help="variance penalty on the spread of component means; 1 turns it off (default %(default)s)")

@@ -7,7 +7,7 @@ RNG's whole state is the step number, and --resume repeats exactly the losses of
 Run folder:  log.jsonl (one line of loss terms per step), tb/ (TensorBoard), ckpt/ (last and best
 training checkpoints), model.safetensors + model.json (final weights), summary.json. With --holdout, "best"
 is chosen on pieces held out of the training split (never on the validation split) and its weights are
-also written as selected.safetensors + selected.json.
+also written as selected/model.safetensors + selected/model.json.
 """
 from __future__ import annotations
 
@@ -177,10 +177,10 @@ def _check_resume(header: dict, opts: TrainOptions) -> None:
 
 
 def _save_selected(ckpt_dir: Path, out: Path) -> dict:
-    """The checkpoint chosen on the held-out pieces, as inference weights out/selected.*."""
+    """The checkpoint chosen on the held-out pieces, as inference weights in out/selected/."""
     header = json.loads((ckpt_dir / "best.json").read_text())
     model, _ = load_model(ckpt_dir / "best.json")
-    save_model(model, out, header["step"], name="selected")
+    save_model(model, out / "selected", header["step"])
     return {"step": header["step"], "holdout": header.get("holdout", {}), "val": header.get("val", {})}
 
 
