@@ -247,27 +247,21 @@ class CDGMVAE(nn.Module):
                                    causal=True, inject=inject)
         return self.head(out), BarMemory(states, tokens != PAD)
 
-    def decode(self, tokens: Tensor, z_r: Tensor, z_k: Tensor, memory_dropout: float = 0.0) -> Tensor:
-        """tokens [B, T, L] -> logits [B, T, L-1, V] predicting tokens[:, :, 1:] bar by bar.
-        memory_dropout: the chance that a bar does not see the previous one, so that it has to take
-        what it needs (its key, say) from its own latents, like word dropout in a text VAE."""
+    def decode(self, tokens: Tensor, z_r: Tensor, z_k: Tensor) -> Tensor:
+        """tokens [B, T, L] -> logits [B, T, L-1, V] predicting tokens[:, :, 1:] bar by bar."""
         logits, memory = [], None
         for t in range(tokens.shape[1]):
-            if memory is not None and memory_dropout > 0:
-                kept = torch.rand(tokens.shape[0], 1, device=tokens.device) >= memory_dropout
-                memory = BarMemory(memory.states, memory.mask & kept)
             bar_logits, memory = self.decode_bar(tokens[:, t, :-1], z_r[:, t], z_k[:, t], memory)
             logits.append(bar_logits)
         return torch.stack(logits, dim=1)
 
-    def forward(self, tokens: Tensor, bar_mask: Tensor, adversary: float = 1.0,
-                memory_dropout: float = 0.0) -> ModelOutput:
+    def forward(self, tokens: Tensor, bar_mask: Tensor, adversary: float = 1.0) -> ModelOutput:
         """tokens [B, T, L] long, bar_mask [B, T] bool (False for filler bars of short pieces)."""
         latents = self.encode(tokens)
         z_r, z_k = self.sample(latents)
         log_q_arousal, log_q_valence = self.posterior(z_r, z_k, bar_mask)
         return ModelOutput(
-            logits=self.decode(tokens, z_r, z_k, memory_dropout),
+            logits=self.decode(tokens, z_r, z_k),
             latents=latents, z_r=z_r, z_k=z_k,
             log_q_arousal=log_q_arousal, log_q_valence=log_q_valence,
             rhythm_pred=self.rhythm_decoder(z_r), key_logits=self.key_decoder(z_k),

@@ -112,7 +112,7 @@ def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, d
     assert {p.id for p in split_holdout(train, 0.34, seed=5)[1]} != {p.id for p in held}
 
     out = tmp_path / "run"
-    assert cli.main(_train_args(data, config, out, 6, "--val-every", 2, "--holdout", 0.34, "--memory-dropout", 0.5)) == 0
+    assert cli.main(_train_args(data, config, out, 6, "--val-every", 2, "--holdout", 0.34)) == 0
     held_scores = {}
     for event in (out / "tb").glob("events.out.tfevents.*"):
         acc = EventAccumulator(str(event))

@@ -38,9 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adversary", type=float, default=d.adversary,
                         help="scale of the reversed gradient the encoders get from the adversarial decoders "
                              "(DANN's lambda; default %(default)s)")
-    parser.add_argument("--memory-dropout", type=float, default=d.memory_dropout,
-                        help="chance that a training bar does not see the previous bar, so the decoder must take "
-                             "more from the latents (default %(default)s)")
     parser.add_argument("--grad-clip", type=float, default=d.grad_clip)
     parser.add_argument("--val-every", type=int, default=d.val_every, help="validate every N steps (default %(default)s)")
     parser.add_argument("--ckpt-every", type=int, default=d.ckpt_every,

@@ -55,7 +55,6 @@ class TrainOptions:
     gamma: float = 1.0
     delta: float = 1.0
     adversary: float = 0.1
-    memory_dropout: float = 0.0
     grad_clip: float = 1.0
     val_every: int = 200
     ckpt_every: int = 200
@@ -252,7 +251,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         beta = beta_at(index, settings)
         batch = {k: v.to(ctx.device, non_blocking=True) for k, v in batch.items()}
         with autocast:
-            output = ddp(batch["tokens"], batch["bar_mask"], opts.adversary, opts.memory_dropout)
+            output = ddp(batch["tokens"], batch["bar_mask"], opts.adversary)
             loss, terms = total_loss(output, batch, model.prior_r, model.prior_k, beta, settings)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
