@@ -35,7 +35,9 @@ def test_transfer_continues_from_what_the_performer_played(live_factory, recorde
         builder.add_arg(1)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(builder.build().dgram, ("127.0.0.1", live.osc_port))
-        live.wait_for(fr"bar {seen + 3} ", timeout=10)
+        # two bars hold all three pitches; on a loaded machine the message can land a bar late, after
+        # the next bar was already asked for, so wait for five
+        live.wait_for(fr"bar {seen + 5} ", timeout=15)
         assert live.interrupt() == 0
     finally:
         keyboard.close()
