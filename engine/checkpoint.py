@@ -29,6 +29,13 @@ MODEL_FORMAT = "cdgmvae-model"
 CHECKPOINT_FORMAT = "cdgmvae-checkpoint"
 
 
+def _file_mode() -> int:
+    """The mode a plainly created file gets (0o644 under the usual umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: Path, write) -> None:
     """write(tmp_path) then os.replace onto path (same folder, so the move is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +45,7 @@ def _atomic_write(path: Path, write) -> None:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp makes it 0o600: others could not read a shared model
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -126,6 +126,9 @@ def test_checkpoint_round_trip_and_clear_errors(tmp_path):
     bar_mask = torch.ones(2, TINY.n_bars, dtype=torch.bool)
     torch.testing.assert_close(loaded(tokens, bar_mask).logits, model(tokens, bar_mask).logits, rtol=0, atol=0)
     assert load_model(tmp_path / "model.safetensors")[1] == TINY
+    (tmp_path / "plain.txt").write_text("")  # written files get the mode any new file gets, not 0600
+    plain_mode = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert {(tmp_path / f).stat().st_mode & 0o777 for f in ("model.json", "model.safetensors")} == {plain_mode}
 
     weights = tmp_path / "model.safetensors"
     data = weights.read_bytes()
