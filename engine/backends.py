@@ -26,6 +26,7 @@ from engine.incremental import BarCache
 from engine.model import CDGMVAE
 
 BACKENDS = ("eager", "compiled", "int8", "tensorrt")
+INDUCTOR_ON_CPU = ("compiled", "int8")  # the backends that Inductor compiles on the CPU
 
 
 def decoding_model(backend: str, model: CDGMVAE) -> CDGMVAE:
@@ -106,7 +107,7 @@ def make_decoder(backend: str, cache: BarCache) -> Callable:
         return cache.next_token
     if backend == "compiled" and device.type == "cuda":
         return torch.compile(cache.next_token, fullgraph=True, dynamic=False, mode="reduce-overhead")
-    if backend in ("compiled", "int8"):
+    if backend in INDUCTOR_ON_CPU:
         # the C++ wrapper calls kernels with less overhead; around int8_linear, a Python op, it was no
         # faster (paper: 899 against 828 ms per bar), so int8 keeps the Python wrapper
         return torch.compile(cache.next_token, fullgraph=True, dynamic=False,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from engine.backends import export_step, tensorrt_unavailable_reason
+from engine.backends import INDUCTOR_ON_CPU, export_step, tensorrt_unavailable_reason
 from engine.errors import UserError
 from engine.generator import Generator
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     generator = Generator.load(args.checkpoint, device=args.device, backend="eager", seed=0)
     program = export_step(generator.cache)
     print(f"exported the decoder step: {len(program.graph.nodes)} graph nodes")
-    if args.device == "cpu" and args.backend in ("compiled", "int8"):
+    if args.device == "cpu" and args.backend in INDUCTOR_ON_CPU:
         cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR",
                                    Path(tempfile.gettempdir()) / f"torchinductor_{os.environ.get('USER', 'root')}")
     else:

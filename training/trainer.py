@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from engine.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model, write_json
+from engine.checkpoint import load_checkpoint, load_model, read_header, save_checkpoint, save_model, write_json
 from engine.config import preset
 from engine.errors import UserError
 from engine.model import CDGMVAE
@@ -176,9 +176,13 @@ def _check_resume(header: dict, opts: TrainOptions) -> None:
         raise UserError(f"--resume with different {', '.join(changed)}; use the same options or a new --out")
 
 
+def _accuracies_text(accuracies: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.3f}" for name, value in accuracies.items())
+
+
 def _save_selected(ckpt_dir: Path, out: Path) -> dict:
     """The checkpoint chosen on the held-out pieces, as inference weights in out/selected/."""
-    header = json.loads((ckpt_dir / "best.json").read_text())
+    header = read_header(ckpt_dir / "best.json")
     model, _ = load_model(ckpt_dir / "best.json")
     save_model(model, out / "selected", header["step"])
     return {"step": header["step"], "holdout": header.get("holdout", {}), "val": header.get("val", {})}
@@ -279,8 +283,8 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
             log.write(step, held, "holdout")
             chosen_on = held if held_batches else val
             score = (chosen_on.get("acc_arousal", 0.0) + chosen_on.get("acc_valence", 0.0)) / 2
-            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in val.items())
-                           + ("; held out: " + ", ".join(f"{k} {v:.3f}" for k, v in held.items()) if held else ""))
+            progress.write(f"step {step}: {_accuracies_text(val)}"
+                           + (f"; held out: {_accuracies_text(held)}" if held else ""))
             if best is None or score > best:
                 best = score
                 tags.append("best")
