@@ -236,32 +236,41 @@ class CDGMVAE(nn.Module):
         """[..., l] x2 -> [..., d]: added to every decoder layer's input for every token of the bar."""
         return self.z_proj(torch.cat([z_r, z_k], dim=-1))
 
-    def decode_bar(self, tokens: Tensor, z_r: Tensor, z_k: Tensor,
-                   memory: BarMemory | None = None) -> tuple[Tensor, BarMemory]:
+    def decode_bar(self, tokens: Tensor, z_r: Tensor, z_k: Tensor, memory: BarMemory | None = None,
+                   token_dropout: float = 0.0) -> tuple[Tensor, BarMemory]:
         """One bar, teacher-forced: tokens [B, n] (starting with Bar), z_r, z_k [B, l], memory from the
         previous bar (None for the first). Returns logits [B, n, V] (logits[:, i] predicts token i+1) and
-        this bar's memory for the next bar."""
+        this bar's memory for the next bar. In training, `token_dropout` zeroes that share of the input
+        tokens' embeddings (not the Bar token)."""
         x = self.embed(tokens)
+        if self.training and token_dropout > 0:
+            # word dropout (Bowman et al. 2016): with its own earlier notes half hidden, the decoder has to
+            # take a bar's key and rhythm from z instead of copying them from the context
+            dropped = torch.rand(tokens.shape, device=tokens.device) < token_dropout
+            dropped[:, 0] = False
+            x = x.masked_fill(dropped.unsqueeze(-1), 0.0)
         inject = self.z_injection(z_r, z_k).unsqueeze(1)
         out, states = self.decoder(x, memory.states if memory else None, memory.mask if memory else None,
                                    causal=True, inject=inject)
         return self.head(out), BarMemory(states, tokens != PAD)
 
-    def decode(self, tokens: Tensor, z_r: Tensor, z_k: Tensor) -> Tensor:
+    def decode(self, tokens: Tensor, z_r: Tensor, z_k: Tensor, token_dropout: float = 0.0) -> Tensor:
         """tokens [B, T, L] -> logits [B, T, L-1, V] predicting tokens[:, :, 1:] bar by bar."""
         logits, memory = [], None
         for t in range(tokens.shape[1]):
-            bar_logits, memory = self.decode_bar(tokens[:, t, :-1], z_r[:, t], z_k[:, t], memory)
+            bar_logits, memory = self.decode_bar(tokens[:, t, :-1], z_r[:, t], z_k[:, t], memory, token_dropout)
             logits.append(bar_logits)
         return torch.stack(logits, dim=1)
 
-    def forward(self, tokens: Tensor, bar_mask: Tensor, adversary: float = 1.0) -> ModelOutput:
-        """tokens [B, T, L] long, bar_mask [B, T] bool (False for filler bars of short pieces)."""
+    def forward(self, tokens: Tensor, bar_mask: Tensor, adversary: float = 1.0,
+                token_dropout: float = 0.0) -> ModelOutput:
+        """tokens [B, T, L] long, bar_mask [B, T] bool (False for filler bars of short pieces); adversary:
+        the reversed gradient's scale; token_dropout: the share of decoder input tokens hidden in training."""
         latents = self.encode(tokens)
         z_r, z_k = self.sample(latents)
         log_q_arousal, log_q_valence = self.posterior(z_r, z_k, bar_mask)
         return ModelOutput(
-            logits=self.decode(tokens, z_r, z_k),
+            logits=self.decode(tokens, z_r, z_k, token_dropout),
             latents=latents, z_r=z_r, z_k=z_k,
             log_q_arousal=log_q_arousal, log_q_valence=log_q_valence,
             rhythm_pred=self.rhythm_decoder(z_r), key_logits=self.key_decoder(z_k),

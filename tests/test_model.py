@@ -80,6 +80,26 @@ def test_decoder_memory_equals_one_pass_over_both_bars():
     assert (alone - logits2).abs().max() > 1e-3
 
 
+def test_token_dropout_hides_the_decoders_input_tokens_in_training_only():
+    torch.manual_seed(0)
+    model = CDGMVAE(TINY)
+    tokens = _segment(batch=1)[:, 0, :-1]
+    other = tokens.clone()
+    other[:, 1:] = vocab.EOS  # the same Bar token, every later token different
+    z = torch.randn(1, TINY.d_latent)
+
+    def logits(x, p):
+        torch.manual_seed(1)
+        return model.decode_bar(x, z, z, token_dropout=p)[0]
+
+    # all but the Bar token hidden: the logits no longer depend on the input tokens
+    torch.testing.assert_close(logits(tokens, 0.999999), logits(other, 0.999999))
+    assert not torch.allclose(logits(tokens, 0.0), logits(other, 0.0))
+    model.eval()  # at generation time nothing is hidden
+    assert not torch.allclose(logits(tokens, 0.999999), logits(other, 0.999999))
+    torch.testing.assert_close(logits(tokens, 0.999999), logits(tokens, 0.0))
+
+
 def test_memory_stops_the_gradient():
     torch.manual_seed(2)
     model = CDGMVAE(TINY)

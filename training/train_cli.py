@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adversary", type=float, default=d.adversary,
                         help="scale of the reversed gradient the encoders get from the adversarial decoders "
                              "(DANN's lambda; default %(default)s)")
+    parser.add_argument("--token-dropout", type=float, default=d.token_dropout,
+                        help="hide this share of the decoder's input tokens in training (word dropout), so that "
+                             "it takes more of each bar from the latents (default %(default)s)")
     parser.add_argument("--grad-clip", type=float, default=d.grad_clip)
     parser.add_argument("--val-every", type=int, default=d.val_every, help="validate every N steps (default %(default)s)")
     parser.add_argument("--ckpt-every", type=int, default=d.ckpt_every,

@@ -55,6 +55,7 @@ class TrainOptions:
     gamma: float = 1.0
     delta: float = 1.0
     adversary: float = 0.1
+    token_dropout: float = 0.0
     grad_clip: float = 1.0
     val_every: int = 200
     ckpt_every: int = 200
@@ -203,6 +204,8 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         torch.set_num_threads(opts.threads or max(1, (os.cpu_count() or 1) // local_world))
     if opts.steps < 1 or opts.batch < 1:
         raise UserError("--steps and --batch must be at least 1")
+    if not 0.0 <= opts.token_dropout < 1.0:
+        raise UserError(f"--token-dropout must be in [0, 1), got {opts.token_dropout}")
     cfg = preset(opts.config)
     train_pieces, val_pieces = load_prepared(opts.data, cfg.bar_len)
     train_pieces, held_pieces = split_holdout(train_pieces, opts.holdout, opts.seed)
@@ -255,7 +258,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         beta = beta_at(index, settings)
         batch = {k: v.to(ctx.device, non_blocking=True) for k, v in batch.items()}
         with autocast:
-            output = ddp(batch["tokens"], batch["bar_mask"], opts.adversary)
+            output = ddp(batch["tokens"], batch["bar_mask"], opts.adversary, opts.token_dropout)
             loss, terms = total_loss(output, batch, model.prior_r, model.prior_k, beta, settings)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
