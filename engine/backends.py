@@ -1,9 +1,10 @@
 """Backends for the decoder, behind one call: BarCache.next_token (feed a token, get the next one).
 
 - eager:    PyTorch as it is (CPU or GPU).
-- compiled: torch.compile of the fixed-shape step; on CUDA with mode "reduce-overhead" (CUDA graphs), on
-            the CPU with Inductor's C++ wrapper (its Python wrapper costs more than a small model's kernels:
-            0.45 against 0.34 ms per token for the bundled model, one thread of the 2-core VM).
+- compiled: torch.compile of the fixed-shape step. On the CPU with Inductor's C++ wrapper (its Python
+            wrapper costs more than a small model's kernels: 0.45 against 0.34 ms per token for the bundled
+            model, one thread of the 2-core VM). On CUDA a whole bar, every step of it, is captured once as
+            one CUDA graph and replayed for each bar (WholeBarGraph).
 - int8:     compiled like `compiled` (CPU only), on a copy of the model whose decoder and output Linear
             layers hold int8 weights (dynamic quantization). A token reads a quarter of the weight bytes:
             what a model the size of `paper` needs on a CPU, where reading fp32 weights is most of a step.
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 from engine.errors import UserError
 from engine.incremental import BarCache
 from engine.model import CDGMVAE
+from engine.vocab import EOS
 
 BACKENDS = ("eager", "compiled", "int8", "tensorrt")
 INDUCTOR_ON_CPU = ("compiled", "int8")  # the backends that Inductor compiles on the CPU
@@ -106,7 +108,7 @@ def make_decoder(backend: str, cache: BarCache) -> Callable:
     if backend == "eager":
         return cache.next_token
     if backend == "compiled" and device.type == "cuda":
-        return torch.compile(cache.next_token, fullgraph=True, dynamic=False, mode="reduce-overhead")
+        return torch.compile(cache.next_token, fullgraph=True, dynamic=False)  # make_bar_decoder graphs it
     if backend in INDUCTOR_ON_CPU:
         # the C++ wrapper calls kernels with less overhead; around int8_linear, a Python op, it was no
         # faster (paper: 899 against 828 ms per bar), so int8 keeps the Python wrapper
@@ -120,6 +122,87 @@ def make_decoder(backend: str, cache: BarCache) -> Callable:
         cache.logits = torch.compile(cache.step, backend="tensorrt", dynamic=False)
         return cache.next_token
     raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def make_bar_decoder(backend: str, cache: BarCache) -> Callable:
+    """A function that decodes a whole bar: (first token [B], clocks [M, B, V], temperature, top_p,
+    min_length) -> tokens [B, n], the first token included, PAD after EOS. Call cache.start_bar first."""
+    step = make_decoder(backend, cache)
+    if backend == "compiled" and cache.tokens.device.type == "cuda":
+        return WholeBarGraph(step, cache)
+    return TokenLoop(step, cache)
+
+
+class TokenLoop:
+    """Token by token from Python, until every row has fed EOS."""
+
+    def __init__(self, next_token: Callable, cache: BarCache):
+        device = cache.tokens.device
+        self.next_token = next_token
+        self.indices = [torch.tensor(i, device=device) for i in range(cache.M)]
+        self.check_every = 1 if device.type == "cpu" else 8  # a check reads back to the host
+
+    def __call__(self, token: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
+                 min_length: Tensor) -> Tensor:
+        sampled = [token]
+        for i, index in enumerate(self.indices):
+            chosen = self.next_token(token, index, clocks, temperature, top_p, min_length)
+            if i and i % self.check_every == 0 and bool((token <= EOS).all()):  # EOS (or PAD, id 0, after it) fed
+                break
+            token = chosen.clone()  # a compiled step may reuse its output buffer at the next call
+            sampled.append(token)
+        return torch.stack(sampled, dim=1)
+
+
+class WholeBarGraph:
+    """All M steps of a bar as one CUDA graph, captured at the first bar and replayed for every bar after.
+
+    A token of `paper` is a few hundred small kernels; launched one by one (or as one graph per token, with
+    Python in between) the launches cost more than the kernels. Replaying the bar is one launch. The
+    graph always runs every step: after EOS the grammar allows only PAD, so the extra steps change nothing
+    but the PAD slots, which the next bar's memory masks. The inputs are copied into fixed buffers, which
+    is how a captured graph sees new values."""
+
+    def __init__(self, next_token: Callable, cache: BarCache):
+        device = cache.tokens.device
+        self.next_token, self.cache = next_token, cache
+        self.indices = [torch.tensor(i, device=device) for i in range(cache.M)]
+        self.inputs: list[Tensor] = []
+        self.graph: "torch.cuda.CUDAGraph | None" = None
+        self.tokens: Tensor | None = None
+
+    def __call__(self, token: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
+                 min_length: Tensor) -> Tensor:
+        values = (token, clocks, temperature, top_p, min_length)
+        if self.graph is None:
+            self.inputs = [value.clone() for value in values]
+            self._capture()
+        for fixed, value in zip(self.inputs, values):
+            fixed.copy_(value)
+        self.graph.replay()
+        return self.tokens.clone()
+
+    def _decode(self) -> Tensor:
+        token, settings = self.inputs[0], self.inputs[1:]
+        sampled = [token]
+        for index in self.indices:
+            token = self.next_token(token, index, *settings)
+            sampled.append(token)
+        return torch.stack(sampled, dim=1)
+
+    def _capture(self) -> None:
+        # compilation and autotuning run in the first call and cannot be captured: warm up on a side stream
+        # (as torch.cuda.graph asks), then put the grammar back where start_bar left it. The cache's other
+        # bar state is overwritten step by step, and the memory slots are only read.
+        warm_up = torch.cuda.Stream()
+        warm_up.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(warm_up):
+            self._decode()
+        torch.cuda.current_stream().wait_stream(warm_up)
+        self.cache.grammar.reset()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.tokens = self._decode()
 
 
 def export_step(cache: BarCache) -> "torch.export.ExportedProgram":

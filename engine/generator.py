@@ -18,7 +18,7 @@ from torch import Tensor
 
 from engine import codec
 from engine import vocab as V
-from engine.backends import decoding_model, make_decoder
+from engine.backends import decoding_model, make_bar_decoder
 from engine.emotion import emotion_va
 from engine.incremental import BarCache
 from engine.model import CDGMVAE, BarMemory
@@ -71,8 +71,7 @@ class Generator:
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
         self.cache = BarCache(decoding_model(backend, model), candidates)
-        self.next_token = make_decoder(backend, self.cache)
-        self.indices = [torch.tensor(i, device=self.device) for i in range(self.cache.M)]
+        self.decode_tokens = make_bar_decoder(backend, self.cache)
         self.rng = torch.Generator(device=self.device)
         self.reset(seed)
 
@@ -134,15 +133,7 @@ class Generator:
         settings = [torch.tensor(value, device=self.device) for value in (c.temperature, c.top_p)]
         min_length = torch.tensor(self.min_tokens, device=self.device)
         token = torch.full((self.candidates,), V.BAR, dtype=torch.long, device=self.device)
-        sampled = [token]
-        check_every = 1 if self.device.type == "cpu" else 8  # a check reads back to the host
-        for i, index in enumerate(self.indices):
-            chosen = self.next_token(token, index, clocks, *settings, min_length)
-            if i and i % check_every == 0 and bool((token <= V.EOS).all()):  # EOS (or PAD after it) fed
-                break
-            token = chosen.clone()  # a CUDA-graph backend reuses its output buffer at the next call
-            sampled.append(token)
-        tokens = torch.stack(sampled, dim=1)
+        tokens = self.decode_tokens(token, clocks, *settings, min_length)
         best = self._choose(tokens, z_r, z_k)
         self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
                                 (self.cache.tokens[best: best + 1] != V.PAD))

@@ -136,6 +136,22 @@ def test_gpu_cached_and_compiled_decoding_match_the_cpu(generator):
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_whole_bar_graph_replays_later_bars_as_eager_decodes_them():
+    """compiled on a GPU captures the first bar as one CUDA graph and replays it for every bar after, with
+    new memory, latents, draws and settings: the bars are the ones eager decoding samples."""
+    model = Generator.load(device="cuda").model
+    pieces = {}
+    for backend in ("eager", "compiled"):
+        gpu = Generator(model, seed=3, backend=backend, controls=Controls(valence=0.0, arousal=1.0, top_p=0.9))
+        bars = gpu.generate(2)
+        gpu.set_controls(valence=1.0, arousal=0.0, temperature=0.7)
+        pieces[backend] = [bar.tokens for bar in bars + gpu.generate(2)]
+    assert pieces["compiled"] == pieces["eager"]
+    assert all(is_valid_bar(bar, model.cfg.bar_len) for bar in pieces["compiled"])
+
+
+@pytest.mark.gpu
 @pytest.mark.skipif(tensorrt_unavailable_reason(torch.device("cuda")) is not None,
                     reason="needs a CUDA GPU and torch-tensorrt")
 def test_tensorrt_backend_decodes_valid_bars():
