@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--lambda", dest="lam", type=float, default=0.5,
                      help="transition amount at the start, 0..1 (default: %(default)s)")
     src.add_argument("--temperature", type=float, default=1.0, help="sampling temperature at the start")
+    src.add_argument("--key-strength", type=float, metavar="S",
+                     help="key guidance of the model's bars (--source model): 0 leaves the model's own pitch "
+                          "choice; default: the engine's, as in `cdgmvae generate --help`")
     src.add_argument("--fallback", choices=("repeat", "rest"), default="repeat",
                      help="what plays when a bar is late: the last bar again, or silence")
 
@@ -88,6 +91,8 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"--bpm must be between 20 and 999, not {args.bpm:g}")
     if not 0 <= args.lam <= 1:
         raise UserError(f"--lambda must be between 0 and 1, not {args.lam:g}")
+    if args.key_strength is not None and args.key_strength < 0:
+        raise UserError(f"--key-strength must be at least 0, not {args.key_strength:g}")
     if not 0.1 <= args.temperature <= 2:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
     if args.bars is not None and args.bars < 1:

@@ -25,6 +25,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variety", type=float, default=Controls.variety,
                         help="spread of each bar's latents around the emotion's path, in prior standard "
                              "deviations (default %(default)s)")
+    parser.add_argument("--key-strength", type=float, default=Controls.key_strength, metavar="S",
+                        help="key guidance: how strongly notes are pulled toward the piece's key, major for high "
+                             "valence and minor for low; 0 turns it off and leaves the model's own choice "
+                             "(default %(default)s)")
     parser.add_argument("--candidates", type=int, default=1, metavar="K",
                         help="decode K bars at once and keep the one closest to the target emotion (default 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
@@ -36,7 +40,8 @@ def generator_from_args(args: argparse.Namespace, **controls) -> Generator:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
     try:
-        control = Controls(temperature=args.temperature, top_p=args.top_p, variety=args.variety, **controls)
+        control = Controls(temperature=args.temperature, top_p=args.top_p, variety=args.variety,
+                           key_strength=args.key_strength, **controls)
     except ValueError as err:
         raise UserError(str(err)) from None
     return Generator.load(args.checkpoint, device=args.device, seed=args.seed, backend=args.backend,

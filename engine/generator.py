@@ -21,11 +21,13 @@ from engine import vocab as V
 from engine.backends import decoding_model, make_bar_decoder
 from engine.emotion import emotion_va
 from engine.incremental import BarCache
+from engine.key_guidance import pitch_bias, tonic_of
 from engine.model import CDGMVAE, BarMemory
 from engine.notes import GridNote
 from engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+DEFAULT_KEY_STRENGTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Controls:
     temperature: float = 1.0
     top_p: float = 0.95
     variety: float = 1.0      # spread of each bar's latents around the path, in prior standard deviations
+    key_strength: float = DEFAULT_KEY_STRENGTH  # key guidance: pull toward the piece's key and valence's mode
 
     def __post_init__(self):
         for name in ("valence", "arousal", "lam"):
@@ -44,6 +47,8 @@ class Controls:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.key_strength < 0.0:
+            raise ValueError(f"key_strength must be at least 0, got {self.key_strength}")
 
     @classmethod
     def for_emotion(cls, emotion: str, **kwargs) -> "Controls":
@@ -83,8 +88,10 @@ class Generator:
 
     # --- state --------------------------------------------------------------------------------------
     def reset(self, seed: Optional[int] = None) -> None:
-        """Start a new piece: no memory, latents jump to the first bar's target."""
+        """Start a new piece: no memory, latents jump to the first bar's target, a tonic drawn for key
+        guidance."""
         self.rng.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        self.tonic = int(torch.randint(12, (1,), generator=self.rng, device=self.device))
         self.memory: Optional[BarMemory] = None
         self.z_r: Optional[Tensor] = None
         self.z_k: Optional[Tensor] = None
@@ -124,11 +131,16 @@ class Generator:
         """Decode one bar for each candidate's latents [K, l]; keep the best; carry its memory on."""
         started = time.perf_counter()
         c = self.controls
+        # the path's position, without the bar's own spread: what a controller shows, and the mode key
+        # guidance pulls toward
+        valence, arousal = self.position_of(self.z_r if self.z_r is not None else z_r[0],
+                                            self.z_k if self.z_k is not None else z_k[0])
+        bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength) if c.key_strength else None
         memory = self.memory
         if memory is not None and memory.mask.shape[0] != self.candidates:
             memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],
                                memory.mask.expand(self.candidates, -1))
-        self.cache.start_bar(self.model.z_injection(z_r, z_k), memory)
+        self.cache.start_bar(self.model.z_injection(z_r, z_k), memory, bias)
         clocks = race_clocks(self.cache.M, self.candidates, V.VOCAB_SIZE, self.rng, self.device)
         settings = [torch.tensor(value, device=self.device) for value in (c.temperature, c.top_p)]
         min_length = torch.tensor(self.min_tokens, device=self.device)
@@ -138,9 +150,6 @@ class Generator:
         self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
                                 (self.cache.tokens[best: best + 1] != V.PAD))
         bars = [until_eos(row) for row in tokens.tolist()]
-        # the path's position, without the bar's own spread, is what a controller shows
-        valence, arousal = self.position_of(self.z_r if self.z_r is not None else z_r[best],
-                                            self.z_k if self.z_k is not None else z_k[best])
         return Bar(bars[best], codec.bar_notes(bars[best]), codec.bar_tempo(bars[best]), valence, arousal,
                    time.perf_counter() - started, bars[:best] + bars[best + 1:])
 
@@ -177,16 +186,19 @@ class Generator:
         log_q_a, log_q_v = self.model.posterior(latents.mu_r, latents.mu_k, mask)
         return latents.mu_r[0], latents.mu_k[0], log_q_a[0, 1].exp(), log_q_v[0, 1].exp()
 
-    def decode_latents(self, z_r: Tensor, z_k: Tensor) -> list[Bar]:
-        """A new piece from per-bar latents [n, l] (one candidate per bar, so no choosing)."""
-        self.reset(int(torch.randint(0, 2**31, (1,), generator=self.rng)))
+    def decode_latents(self, z_r: Tensor, z_k: Tensor, tonic: Optional[int] = None) -> list[Bar]:
+        """A new piece from per-bar latents [n, l] (one candidate per bar, so no choosing), in the key of
+        `tonic` (default: drawn)."""
+        self.reset(int(torch.randint(0, 2**31, (1,), generator=self.rng, device=self.device)))
+        if tonic is not None:
+            self.tonic = tonic
         return [self.decode_bar(z_r[i: i + 1].expand(self.candidates, -1),
                                 z_k[i: i + 1].expand(self.candidates, -1)) for i in range(len(z_r))]
 
     def transfer(self, bars: Sequence[Sequence[int]], valence: float, arousal: float, lam: float) -> list[Bar]:
         """Eq 23: z_target = z_source + lam (mu_target - mu_source), with the source class from q(y|x)."""
         z_r, z_k = self.transferred_latents(bars, valence, arousal, lam)
-        return self.decode_latents(z_r, z_k)
+        return self.decode_latents(z_r, z_k, tonic_of(bars))
 
     def transferred_latents(self, bars, valence: float, arousal: float, lam: float) -> tuple[Tensor, Tensor]:
         mu_r, mu_k, p_a, p_v = self.encode_piece(bars)
@@ -199,6 +211,7 @@ class Generator:
         so the next bars continue them while moving toward the target by lambda."""
         mu_r, mu_k, _, _ = self.encode_piece(bars)
         self.z_r, self.z_k = mu_r[-1], mu_k[-1]
+        self.tonic = tonic_of(bars)
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
 

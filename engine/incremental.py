@@ -54,6 +54,7 @@ class BarCache(nn.Module):
         self.states = per_layer("states", batch, self.M, cfg.d_model)
         buffer("tokens", torch.full((batch, self.M), PAD, dtype=torch.long, device=device))
         buffer("inject", torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype))
+        buffer("bias", torch.zeros(batch, cfg.vocab_size, device=device))  # the bar's logit bias (key guidance)
         # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
         buffer("allowed", torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device))
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
@@ -69,9 +70,14 @@ class BarCache(nn.Module):
             0, xl.rel_emb.shape[0] - 1))  # [M queries, slots]
 
     @torch.no_grad()
-    def start_bar(self, inject: Tensor, memory: BarMemory | None) -> None:
-        """inject [B, d]: the bar's z projection; memory: the previous bar's (None at the start)."""
+    def start_bar(self, inject: Tensor, memory: BarMemory | None, bias: Tensor | None = None) -> None:
+        """inject [B, d]: the bar's z projection; memory: the previous bar's (None at the start); bias [V]
+        or [B, V]: added to every step's logits before the draw (None: no bias)."""
         self.inject.copy_(inject[:, None])
+        if bias is None:
+            self.bias.zero_()
+        else:
+            self.bias.copy_(bias.expand_as(self.bias))
         self.tokens.fill_(PAD)
         self.grammar.reset()
         memory_mask = torch.zeros_like(self.tokens, dtype=torch.bool)
@@ -112,7 +118,7 @@ class BarCache(nn.Module):
         """Feed token [B] at position `index` and choose the token after it: [B]. clocks [M, B, V] are the
         bar's race clocks (sampling.race_clocks); the settings are 0-dim tensors, so changing them between
         bars does not recompile anything."""
-        logits = self.logits(token, index)
+        logits = self.logits(token, index) + self.bias
         allowed = self.grammar.mask(index + 1, min_length)
         chosen = sample(logits, allowed, temperature, top_p, clocks.index_select(0, index.view(1))[0])
         self.grammar.update(chosen)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli_common import add_model_arguments, generator_from_args, read_piece, write_bars
+from engine.key_guidance import tonic_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,9 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     generator = generator_from_args(args)
     bar_len = generator.model.cfg.bar_len
-    a_r, a_k, _, _ = generator.encode_piece(read_piece(args.a, bar_len))
-    b_r, b_k, _, _ = generator.encode_piece(read_piece(args.b, bar_len))
+    a, b = read_piece(args.a, bar_len), read_piece(args.b, bar_len)
+    a_r, a_k, _, _ = generator.encode_piece(a)
+    b_r, b_k, _, _ = generator.encode_piece(b)
     n = min(len(a_r), len(b_r))
     z_r, z_k = (b_r[:n], a_k[:n]) if args.feature == "rhythm" else (a_r[:n], b_k[:n])
-    write_bars(generator.decode_latents(z_r, z_k), args.out, {"feature": args.feature, "from": str(args.b)})
+    key_from = a if args.feature == "rhythm" else b  # the piece whose key latent is used
+    write_bars(generator.decode_latents(z_r, z_k, tonic_of(key_from)), args.out,
+               {"feature": args.feature, "from": str(args.b)})
     return 0

@@ -72,6 +72,12 @@ def test_generate_refuses_conflicting_or_missing_targets():
         assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("generate", "--emotion", "sad", "--out", "/tmp/never.mid"), ("live",)])
+def test_a_negative_key_strength_is_refused_in_one_line(command):
+    result = cdgmvae(*command, "--key-strength", "-1")
+    assert result.returncode == 2 and "key" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_transfer_and_swap_write_midi(tmp_path):
     from engine import codec
     moved = tmp_path / "moved.mid"

@@ -1,0 +1,80 @@
+"""Key guidance: a piece keeps one key, in the mode its valence asks for."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import codec
+from engine import vocab as V
+from engine.features import key_scores, pitch_class_profile
+from engine.generator import Controls, Generator
+from engine.key_guidance import key_profile, pitch_bias, tonic_of
+from engine.model import token_pitch_classes
+
+ROOT = Path(__file__).parent.parent
+A = 9
+
+
+def test_the_profile_turns_from_minor_to_major_with_valence():
+    """On A: the major third (C#) beats the minor third (C) at valence 1 and loses at valence 0."""
+    major, minor = key_profile(A, 1.0), key_profile(A, 0.0)
+    c_sharp, c = (A + 4) % 12, (A + 3) % 12
+    assert int(major.argmax()) == A and int(minor.argmax()) == A
+    assert major[c_sharp] > major[c] and minor[c] > minor[c_sharp]
+    torch.testing.assert_close(key_profile(A, 0.5), (major + minor) / 2)
+
+
+def test_the_bias_touches_pitched_notes_only_and_scales_with_strength():
+    classes = token_pitch_classes()
+    bias = pitch_bias(classes, A, 1.0, 2.0)
+    assert bias.shape == (V.VOCAB_SIZE,)
+    assert torch.all(bias[classes == 12] == 0)  # tempo, positions, velocities, drums, ...
+    a4, b_flat4 = V.pitch_token(1, 69), V.pitch_token(1, 70)
+    assert bias[a4] > 0 > bias[b_flat4]  # the tonic pulled up, a note outside A major pushed down
+    assert bias[a4] == pytest.approx(2.0 * float(key_profile(A, 1.0)[A]))
+    assert torch.count_nonzero(pitch_bias(classes, A, 1.0, 0.0)) == 0
+
+
+def test_tonic_of_finds_the_key_of_a_piece():
+    # I IV V I in G major: G B D, C E G, D F# A, G B D G
+    g_major = [V.pitch_token(1, p) for p in (55, 59, 62, 60, 64, 67, 62, 66, 69, 55, 59, 62, 67)]
+    bar = [V.BAR, V.tempo_token(10)]
+    for position, pitch in enumerate(g_major):
+        bar += [V.position_token(position), pitch, V.velocity_token(1, 20), V.duration_token(1, 4)]
+    assert tonic_of([bar + [V.EOS]]) == 7
+    assert tonic_of([[V.BAR, V.tempo_token(10), V.EOS]]) == 0  # no notes: C
+
+
+def major_minus_minor(bars) -> float:
+    scores = key_scores(sum(pitch_class_profile(b.notes) for b in bars))
+    return float(scores[:12].max() - scores[12:].max())
+
+
+def test_valence_sets_the_mode_of_generated_pieces():
+    """Over fresh seeds, pieces for valence 1 sound more major (Krumhansl-Schmuckler) than for valence 0."""
+    torch.set_num_threads(2)
+    generator = Generator.load(seed=0)
+    strength = {}
+    for valence in (0.0, 1.0):
+        generator.controls = Controls(valence=valence, arousal=0.5)
+        values = []
+        for seed in range(100, 104):
+            generator.reset(seed)
+            values.append(major_minus_minor(generator.generate(8)))
+        strength[valence] = np.array(values)
+    assert strength[1.0].mean() > strength[0.0].mean() + 0.1
+    assert (strength[1.0] > strength[0.0]).sum() >= 3
+
+
+def test_a_transfer_keeps_the_source_key():
+    clip = sorted((ROOT / "data/emopia/midis").glob("Q3_*.mid"))[0]
+    bars = codec.encode(clip).bars[:4]
+    generator = Generator.load(seed=0)
+    generator.transfer(bars, valence=1.0, arousal=1.0, lam=1.0)
+    assert generator.tonic == tonic_of(bars)
+
+
+def test_key_strength_must_not_be_negative():
+    with pytest.raises(ValueError, match="key_strength"):
+        Controls(key_strength=-1.0)
