@@ -90,8 +90,10 @@ class Generator:
     def reset(self, seed: Optional[int] = None) -> None:
         """Start a new piece: no memory, latents jump to the first bar's target, a tonic drawn for key
         guidance."""
-        self.rng.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        self.tonic = int(torch.randint(12, (1,), generator=self.rng, device=self.device))
+        seed = seed if seed is not None else int(torch.seed() % 2**63)
+        self.rng.manual_seed(seed)
+        # drawn on the CPU: the same seed gives the same key on every device
+        self.tonic = int(torch.randint(12, (1,), generator=torch.Generator().manual_seed(seed)))
         self.memory: Optional[BarMemory] = None
         self.z_r: Optional[Tensor] = None
         self.z_k: Optional[Tensor] = None
