@@ -33,6 +33,7 @@ bench: venv
 	$(PY) bench/prepare.py
 	$(PY) bench/decode.py --checkpoint engine/default_model --threads 1
 	$(PY) bench/train.py --configs small --batch 4
+	$(PY) bench/tonality.py
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache
