@@ -16,6 +16,7 @@ from bridge.osc_server import LiveState, OscServer, parse_host_port, parse_netwo
 from bridge.osc_spec import EMOTION_VA, EMOTIONS
 from bridge.scheduler import Scheduler, Settings
 from bridge.sources import SOURCES, Controls, default_source
+from engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
 from engine.errors import UserError
 
 log = logging.getLogger("cdgmvae.live")
@@ -39,9 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--lambda", dest="lam", type=float, default=0.5,
                      help="transition amount at the start, 0..1 (default: %(default)s)")
     src.add_argument("--temperature", type=float, default=1.0, help="sampling temperature at the start")
-    src.add_argument("--key-strength", type=float, metavar="S",
-                     help="key guidance of the model's bars (--source model): 0 leaves the model's own pitch "
-                          "choice; default: the engine's, as in `cdgmvae generate --help`")
+    src.add_argument("--key-strength", type=float, default=DEFAULT_KEY_STRENGTH, metavar="S",
+                     help=f"key guidance at the start (--source model): how hard notes keep the piece's key, "
+                          f"0..{MAX_KEY_STRENGTH:g}; 0 leaves the model's own notes (default: %(default)s)")
     src.add_argument("--fallback", choices=("repeat", "rest"), default="repeat",
                      help="what plays when a bar is late: the last bar again, or silence")
 
@@ -91,8 +92,8 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"--bpm must be between 20 and 999, not {args.bpm:g}")
     if not 0 <= args.lam <= 1:
         raise UserError(f"--lambda must be between 0 and 1, not {args.lam:g}")
-    if args.key_strength is not None and args.key_strength < 0:
-        raise UserError(f"--key-strength must be at least 0, not {args.key_strength:g}")
+    if not 0 <= args.key_strength <= MAX_KEY_STRENGTH:
+        raise UserError(f"--key-strength must be between 0 and {MAX_KEY_STRENGTH:g}, not {args.key_strength:g}")
     if not 0.1 <= args.temperature <= 2:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
     if args.bars is not None and args.bars < 1:
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     factory = SOURCES[args.source](args)
     valence, arousal = EMOTION_VA[args.emotion]
-    state = LiveState(Controls(valence, arousal, args.lam, args.temperature))
+    state = LiveState(Controls(valence, arousal, args.lam, args.temperature, args.key_strength))
     with ExitStack() as stack:
         try:
             port, port_label = open_output(args.midi_port, args.midi_api)

@@ -10,19 +10,17 @@ from bridge.sources import Bar, BarSource, Controls, SourceFactory
 
 
 class ModelSource(BarSource):
-    """Each bar from the CDGMVAE generator; controls map onto its targets, lambda and temperature.
+    """Each bar from the CDGMVAE generator; controls map onto its targets, lambda, temperature and key
+    guidance.
     Turning transfer on continues from the bars heard on --midi-in, moved toward the target by lambda."""
 
-    def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int,
-                 key_strength: Optional[float] = None) -> None:
+    def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int) -> None:
         super().__init__()
         import torch
 
         from engine.generator import Generator
         torch.set_num_threads(threads)
         self.generator = Generator.load(checkpoint, backend=backend, seed=seed)
-        if key_strength is not None:
-            self.generator.set_controls(key_strength=key_strength)
         self.generator.next_bar()  # warm-up: first-call allocations (and compilation) before the clock runs
         self.generator.reset(seed)
         self.last = None
@@ -31,7 +29,7 @@ class ModelSource(BarSource):
     def set_controls(self, controls: Controls) -> None:
         super().set_controls(controls)
         self.generator.set_controls(valence=controls.valence, arousal=controls.arousal, lam=controls.lam,
-                                    temperature=controls.temperature)
+                                    temperature=controls.temperature, key_strength=controls.key_strength)
 
     def next_bar(self) -> Bar:
         from engine import codec
@@ -52,4 +50,4 @@ def model_factory(args: argparse.Namespace) -> SourceFactory:
     threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the sender (DESIGN.md 6)
     checkpoint = str(args.checkpoint) if getattr(args, "checkpoint", None) else None
     return functools.partial(ModelSource, checkpoint, getattr(args, "backend", None) or "eager",
-                             getattr(args, "seed", None), threads, getattr(args, "key_strength", None))
+                             getattr(args, "seed", None), threads)

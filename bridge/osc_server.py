@@ -93,7 +93,7 @@ class LiveState:
         name = spec.address.rsplit("/", 1)[1]
         with self.lock:
             c = self.controls
-            if name in ("valence", "arousal", "temperature"):
+            if name in ("valence", "arousal", "temperature", "key_strength"):
                 self.controls = c.with_(**{name: args[0]})
             elif name == "lambda":
                 self.controls = c.with_(lam=args[0])

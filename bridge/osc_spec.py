@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from engine.emotion import EMOTION_VA, EMOTIONS, nearest_emotion  # noqa: F401  (part of this table's API)
+from engine.emotion import (EMOTION_VA, EMOTIONS, MAX_KEY_STRENGTH,  # noqa: F401  (part of this table's API)
+                            nearest_emotion)
 
 PREFIX = "/cdgmvae"
 
@@ -35,6 +36,9 @@ CONTROLS = (
     OscMessage(f"{PREFIX}/emotion", "s", "set valence and arousal to a quadrant's corner",
                choices=EMOTIONS),
     OscMessage(f"{PREFIX}/temperature", "f", "sampling temperature (higher = more surprising)", 0.1, 2.0),
+    OscMessage(f"{PREFIX}/key_strength", "f",
+               "key guidance: how hard notes keep the piece's key, major for high valence and minor for low "
+               "(0 = the model's own notes; 2 at the start)", 0.0, MAX_KEY_STRENGTH),
     OscMessage(f"{PREFIX}/play", "i", "1 plays, 0 stops (all notes off)", 0, 1),
     OscMessage(f"{PREFIX}/panic", "", "all notes off on every channel now"),
     OscMessage(f"{PREFIX}/transfer", "i",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from engine.emotion import DEFAULT_KEY_STRENGTH
 from engine.errors import UserError
 from engine.notes import GridNote
 
@@ -36,6 +37,7 @@ class Controls:
     arousal: float = 1.0        # target arousal 0..1
     lam: float = 0.5            # transition amount: how far each bar moves toward the target
     temperature: float = 1.0
+    key_strength: float = DEFAULT_KEY_STRENGTH  # key guidance (engine/key_guidance.py)
     transfer: bool = False      # continue from the bars heard on --midi-in, moved toward the target
 
     def with_(self, **changes) -> "Controls":

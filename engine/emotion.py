@@ -7,6 +7,10 @@ from engine.errors import UserError
 EMOTION_VA = {"happy": (1.0, 1.0), "tense": (0.0, 1.0), "sad": (0.0, 0.0), "calm": (1.0, 0.0)}
 QUADRANTS = {"happy": "Q1", "tense": "Q2", "sad": "Q3", "calm": "Q4"}
 EMOTIONS = tuple(EMOTION_VA)
+# How strongly the engine voices valence as major or minor and keeps a piece in one key
+# (engine/key_guidance.py); here, without torch, so that the live bridge's processes can read it too.
+DEFAULT_KEY_STRENGTH = 2.0
+MAX_KEY_STRENGTH = 4.0
 
 
 def emotion_va(name: str) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from torch import Tensor
 from engine import codec
 from engine import vocab as V
 from engine.backends import decoding_model, make_bar_decoder
-from engine.emotion import emotion_va
+from engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
 from engine.incremental import BarCache
 from engine.key_guidance import pitch_bias, tonic_of
 from engine.model import CDGMVAE, BarMemory
@@ -27,7 +27,6 @@ from engine.notes import GridNote
 from engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
-DEFAULT_KEY_STRENGTH = 2.0
 
 
 @dataclass(frozen=True)

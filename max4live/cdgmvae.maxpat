@@ -16,7 +16,7 @@
 			600.0
 		],
 		"openinpresentation": 1,
-		"devicewidth": 470.0,
+		"devicewidth": 522.0,
 		"default_fontsize": 10.0,
 		"default_fontname": "Arial Bold",
 		"gridsize": [
@@ -314,6 +314,65 @@
 			{
 				"box": {
 					"id": "obj-12",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						820.0,
+						60.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						216.0,
+						4.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_initial": [
+								2.0
+							],
+							"parameter_initial_enable": 1,
+							"parameter_longname": "key_strength",
+							"parameter_mmax": 4.0,
+							"parameter_mmin": 0.0,
+							"parameter_shortname": "Key",
+							"parameter_type": 0,
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "key_strength"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-13",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						100.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend /cdgmvae/key_strength"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-14",
 					"maxclass": "live.tab",
 					"num_lines_patching": 1,
 					"num_lines_presentation": 1,
@@ -326,8 +385,8 @@
 					],
 					"parameter_enable": 1,
 					"patching_rect": [
-						820.0,
-						60.0,
+						180.0,
+						100.0,
 						150.0,
 						22.0
 					],
@@ -357,7 +416,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-13",
+					"id": "obj-15",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 5,
@@ -369,48 +428,12 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
-						100.0,
-						150.0,
-						22.0
-					],
-					"text": "sel 0 1 2 3"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-14",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						180.0,
-						100.0,
-						150.0,
-						22.0
-					],
-					"text": "/cdgmvae/emotion happy"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-15",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
 						340.0,
 						100.0,
 						150.0,
 						22.0
 					],
-					"text": "/cdgmvae/emotion tense"
+					"text": "sel 0 1 2 3"
 				}
 			},
 			{
@@ -428,7 +451,7 @@
 						150.0,
 						22.0
 					],
-					"text": "/cdgmvae/emotion sad"
+					"text": "/cdgmvae/emotion happy"
 				}
 			},
 			{
@@ -446,12 +469,48 @@
 						150.0,
 						22.0
 					],
-					"text": "/cdgmvae/emotion calm"
+					"text": "/cdgmvae/emotion tense"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-18",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						820.0,
+						100.0,
+						150.0,
+						22.0
+					],
+					"text": "/cdgmvae/emotion sad"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-19",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						140.0,
+						150.0,
+						22.0
+					],
+					"text": "/cdgmvae/emotion calm"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-20",
 					"maxclass": "live.text",
 					"mode": 1,
 					"numinlets": 1,
@@ -462,8 +521,8 @@
 					],
 					"parameter_enable": 1,
 					"patching_rect": [
-						820.0,
-						100.0,
+						180.0,
+						140.0,
 						150.0,
 						22.0
 					],
@@ -493,7 +552,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-19",
+					"id": "obj-21",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -501,7 +560,7 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
+						340.0,
 						140.0,
 						150.0,
 						22.0
@@ -511,7 +570,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-20",
+					"id": "obj-22",
 					"maxclass": "live.text",
 					"mode": 0,
 					"numinlets": 1,
@@ -522,7 +581,7 @@
 					],
 					"parameter_enable": 1,
 					"patching_rect": [
-						180.0,
+						500.0,
 						140.0,
 						150.0,
 						22.0
@@ -554,42 +613,6 @@
 			},
 			{
 				"box": {
-					"id": "obj-21",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"patching_rect": [
-						340.0,
-						140.0,
-						150.0,
-						22.0
-					],
-					"text": "t b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-22",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						500.0,
-						140.0,
-						150.0,
-						22.0
-					],
-					"text": "/cdgmvae/panic"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-23",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -603,14 +626,14 @@
 						150.0,
 						22.0
 					],
-					"text": "loadbang"
+					"text": "t b"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-24",
-					"maxclass": "newobj",
-					"numinlets": 1,
+					"maxclass": "message",
+					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -621,18 +644,54 @@
 						150.0,
 						22.0
 					],
-					"text": "udpreceive 9001"
+					"text": "/cdgmvae/panic"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-25",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"patching_rect": [
+						20.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "loadbang"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-26",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						180.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "udpreceive 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-27",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						20.0,
+						340.0,
 						180.0,
 						150.0,
 						22.0
@@ -649,7 +708,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-26",
+					"id": "obj-28",
 					"keymode": 1,
 					"lines": 1,
 					"maxclass": "textedit",
@@ -662,7 +721,7 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
+						500.0,
 						180.0,
 						150.0,
 						22.0
@@ -680,46 +739,9 @@
 			},
 			{
 				"box": {
-					"id": "obj-27",
+					"id": "obj-29",
 					"maxclass": "message",
 					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						340.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"text": "set 127.0.0.1"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-28",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						""
-					],
-					"patching_rect": [
-						500.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"text": "route text"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-29",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -730,19 +752,56 @@
 						150.0,
 						22.0
 					],
-					"text": "prepend host"
+					"text": "set 127.0.0.1"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-30",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						820.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-31",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-32",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
 						180.0,
+						220.0,
 						150.0,
 						22.0
 					],
@@ -758,7 +817,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-31",
+					"id": "obj-33",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -770,7 +829,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						20.0,
+						340.0,
 						220.0,
 						150.0,
 						22.0
@@ -787,7 +846,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-32",
+					"id": "obj-34",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -795,7 +854,7 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
+						500.0,
 						220.0,
 						150.0,
 						22.0
@@ -805,7 +864,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-33",
+					"id": "obj-35",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -813,7 +872,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						660.0,
 						220.0,
 						150.0,
 						22.0
@@ -823,13 +882,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-34",
+					"id": "obj-36",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
+						820.0,
 						220.0,
 						150.0,
 						22.0
@@ -846,7 +905,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-35",
+					"id": "obj-37",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -858,8 +917,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						660.0,
-						220.0,
+						20.0,
+						260.0,
 						150.0,
 						22.0
 					],
@@ -875,7 +934,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-38",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -883,8 +942,8 @@
 						""
 					],
 					"patching_rect": [
-						820.0,
-						220.0,
+						180.0,
+						260.0,
 						150.0,
 						22.0
 					],
@@ -893,7 +952,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-37",
+					"id": "obj-39",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -901,7 +960,7 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
+						340.0,
 						260.0,
 						150.0,
 						22.0
@@ -911,7 +970,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-38",
+					"id": "obj-40",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 9,
@@ -927,61 +986,12 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-39",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						340.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						224.0,
-						4.0,
-						54.0,
-						18.0
-					],
-					"text": "bar"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-40",
-					"maxclass": "number",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
 						500.0,
 						260.0,
 						150.0,
 						22.0
 					],
-					"presentation": 1,
-					"presentation_rect": [
-						280.0,
-						4.0,
-						64.0,
-						20.0
-					],
-					"varname": "fb_bar"
+					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed"
 				}
 			},
 			{
@@ -999,19 +1009,18 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						224.0,
-						30.0,
+						276.0,
+						4.0,
 						54.0,
 						18.0
 					],
-					"text": "tempo"
+					"text": "bar"
 				}
 			},
 			{
 				"box": {
-					"format": 6,
 					"id": "obj-42",
-					"maxclass": "flonum",
+					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1026,12 +1035,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						280.0,
-						30.0,
+						332.0,
+						4.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_tempo"
+					"varname": "fb_bar"
 				}
 			},
 			{
@@ -1049,22 +1058,24 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						224.0,
-						56.0,
+						276.0,
+						30.0,
 						54.0,
 						18.0
 					],
-					"text": "emotion"
+					"text": "tempo"
 				}
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-44",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						""
+						"",
+						"bang"
 					],
 					"patching_rect": [
 						180.0,
@@ -1074,7 +1085,55 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						280.0,
+						332.0,
+						30.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_tempo"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-45",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						340.0,
+						300.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						276.0,
+						56.0,
+						54.0,
+						18.0
+					],
+					"text": "emotion"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-46",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500.0,
+						300.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						332.0,
 						56.0,
 						64.0,
 						20.0
@@ -1085,7 +1144,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-45",
+					"id": "obj-47",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1093,62 +1152,12 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"text": "prepend set"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-46",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						500.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						224.0,
-						82.0,
-						54.0,
-						18.0
-					],
-					"text": "valence"
-				}
-			},
-			{
-				"box": {
-					"format": 6,
-					"id": "obj-47",
-					"maxclass": "flonum",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
 						660.0,
 						300.0,
 						150.0,
 						22.0
 					],
-					"presentation": 1,
-					"presentation_rect": [
-						280.0,
-						82.0,
-						64.0,
-						20.0
-					],
-					"varname": "fb_valence"
+					"text": "prepend set"
 				}
 			},
 			{
@@ -1166,12 +1175,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						348.0,
-						4.0,
+						276.0,
+						82.0,
 						54.0,
 						18.0
 					],
-					"text": "arousal"
+					"text": "valence"
 				}
 			},
 			{
@@ -1193,12 +1202,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						404.0,
-						4.0,
+						332.0,
+						82.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_arousal"
+					"varname": "fb_valence"
 				}
 			},
 			{
@@ -1216,12 +1225,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						348.0,
-						30.0,
+						400.0,
+						4.0,
 						54.0,
 						18.0
 					],
-					"text": "lambda"
+					"text": "arousal"
 				}
 			},
 			{
@@ -1243,12 +1252,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						404.0,
-						30.0,
+						456.0,
+						4.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_lambda"
+					"varname": "fb_arousal"
 				}
 			},
 			{
@@ -1266,18 +1275,19 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						348.0,
-						56.0,
+						400.0,
+						30.0,
 						54.0,
 						18.0
 					],
-					"text": "playing"
+					"text": "lambda"
 				}
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-53",
-					"maxclass": "number",
+					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1292,12 +1302,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						404.0,
-						56.0,
+						456.0,
+						30.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_playing"
+					"varname": "fb_lambda"
 				}
 			},
 			{
@@ -1315,12 +1325,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						348.0,
-						82.0,
+						400.0,
+						56.0,
 						54.0,
 						18.0
 					],
-					"text": "missed"
+					"text": "playing"
 				}
 			},
 			{
@@ -1341,7 +1351,56 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						404.0,
+						456.0,
+						56.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_playing"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-56",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						180.0,
+						380.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						400.0,
+						82.0,
+						54.0,
+						18.0
+					],
+					"text": "missed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-57",
+					"maxclass": "number",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						340.0,
+						380.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						456.0,
 						82.0,
 						64.0,
 						20.0
@@ -1474,23 +1533,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
-						0
-					],
-					"source": [
-						"obj-13",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-3",
 						0
 					],
 					"source": [
-						"obj-14",
+						"obj-13",
 						0
 					]
 				}
@@ -1502,7 +1549,43 @@
 						0
 					],
 					"source": [
-						"obj-13",
+						"obj-14",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-16",
+						0
+					],
+					"source": [
+						"obj-15",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-16",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-17",
+						0
+					],
+					"source": [
+						"obj-15",
 						1
 					]
 				}
@@ -1514,7 +1597,7 @@
 						0
 					],
 					"source": [
-						"obj-15",
+						"obj-17",
 						0
 					]
 				}
@@ -1522,11 +1605,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-16",
+						"obj-18",
 						0
 					],
 					"source": [
-						"obj-13",
+						"obj-15",
 						2
 					]
 				}
@@ -1538,31 +1621,7 @@
 						0
 					],
 					"source": [
-						"obj-16",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-17",
-						0
-					],
-					"source": [
-						"obj-13",
-						3
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-17",
+						"obj-18",
 						0
 					]
 				}
@@ -1574,8 +1633,8 @@
 						0
 					],
 					"source": [
-						"obj-18",
-						0
+						"obj-15",
+						3
 					]
 				}
 			},
@@ -1606,7 +1665,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-22",
+						"obj-3",
 						0
 					],
 					"source": [
@@ -1618,7 +1677,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-3",
+						"obj-23",
 						0
 					],
 					"source": [
@@ -1630,155 +1689,131 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-27",
-						0
-					],
-					"source": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-26",
-						0
-					],
-					"source": [
-						"obj-27",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-28",
-						0
-					],
-					"source": [
-						"obj-26",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-29",
-						0
-					],
-					"source": [
-						"obj-28",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-29",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-32",
-						0
-					],
-					"source": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-31",
-						0
-					],
-					"source": [
-						"obj-32",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-33",
-						0
-					],
-					"source": [
-						"obj-31",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-33",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-36",
-						0
-					],
-					"source": [
-						"obj-23",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-35",
-						0
-					],
-					"source": [
-						"obj-36",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-37",
-						0
-					],
-					"source": [
-						"obj-35",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-24",
 						0
 					],
 					"source": [
-						"obj-37",
+						"obj-23",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-24",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-29",
+						0
+					],
+					"source": [
+						"obj-25",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-28",
+						0
+					],
+					"source": [
+						"obj-29",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-30",
+						0
+					],
+					"source": [
+						"obj-28",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-31",
+						0
+					],
+					"source": [
+						"obj-30",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-31",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-34",
+						0
+					],
+					"source": [
+						"obj-25",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-33",
+						0
+					],
+					"source": [
+						"obj-34",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-35",
+						0
+					],
+					"source": [
+						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-35",
 						0
 					]
 				}
@@ -1790,7 +1825,43 @@
 						0
 					],
 					"source": [
-						"obj-24",
+						"obj-25",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-37",
+						0
+					],
+					"source": [
+						"obj-38",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-39",
+						0
+					],
+					"source": [
+						"obj-37",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-26",
+						0
+					],
+					"source": [
+						"obj-39",
 						0
 					]
 				}
@@ -1802,7 +1873,7 @@
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-26",
 						0
 					]
 				}
@@ -1814,20 +1885,8 @@
 						0
 					],
 					"source": [
-						"obj-38",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-45",
+						"obj-40",
 						0
-					],
-					"source": [
-						"obj-38",
-						2
 					]
 				}
 			},
@@ -1838,8 +1897,8 @@
 						0
 					],
 					"source": [
-						"obj-45",
-						0
+						"obj-40",
+						1
 					]
 				}
 			},
@@ -1850,8 +1909,20 @@
 						0
 					],
 					"source": [
-						"obj-38",
-						3
+						"obj-40",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-46",
+						0
+					],
+					"source": [
+						"obj-47",
+						0
 					]
 				}
 			},
@@ -1862,8 +1933,8 @@
 						0
 					],
 					"source": [
-						"obj-38",
-						4
+						"obj-40",
+						3
 					]
 				}
 			},
@@ -1874,8 +1945,8 @@
 						0
 					],
 					"source": [
-						"obj-38",
-						5
+						"obj-40",
+						4
 					]
 				}
 			},
@@ -1886,8 +1957,8 @@
 						0
 					],
 					"source": [
-						"obj-38",
-						6
+						"obj-40",
+						5
 					]
 				}
 			},
@@ -1898,7 +1969,19 @@
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-40",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-57",
+						0
+					],
+					"source": [
+						"obj-40",
 						7
 					]
 				}
@@ -1926,16 +2009,21 @@
 				0
 			],
 			"obj-12": [
+				"key_strength",
+				"Key",
+				0
+			],
+			"obj-14": [
 				"emotion",
 				"Emotion",
 				0
 			],
-			"obj-18": [
+			"obj-20": [
 				"play",
 				"Play",
 				0
 			],
-			"obj-20": [
+			"obj-22": [
 				"panic",
 				"Panic",
 				0

@@ -5,7 +5,7 @@ bridge/osc_spec.py; the .maxpat it writes is committed and is the source that di
 `--check` exits 1 when the committed file differs from what the table gives.
 
 The device (a MIDI effect: MIDI passes through untouched):
-  live.dial valence, arousal, lambda, temperature -> [prepend /cdgmvae/...] -> [udpsend 127.0.0.1 9000]
+  live.dial valence, arousal, lambda, temperature, key strength -> [prepend /cdgmvae/...] -> [udpsend 127.0.0.1 9000]
   live.tab emotion -> [sel 0 1 2 3] -> messages "/cdgmvae/emotion happy" ...
   live.text play (toggle) -> [prepend /cdgmvae/play]; live.text panic (button) -> "/cdgmvae/panic"
   [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per feedback address
@@ -22,14 +22,17 @@ import sys
 from pathlib import Path
 
 from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PREFIX
+from engine.emotion import DEFAULT_KEY_STRENGTH
 
 MAXPAT = Path(__file__).with_name("cdgmvae.maxpat")
 BRIDGE_HOST, BRIDGE_PORT, FEEDBACK_PORT = "127.0.0.1", 9000, 9001
-DEVICE_WIDTH = 470.0
 
 # (address suffix, parameter name, initial value) of each dial; ranges come from the table.
 DIALS = (("valence", "Valence", 0.5), ("arousal", "Arousal", 0.5), ("lambda", "Lambda", 0.5),
-         ("temperature", "Temp", 1.0))
+         ("temperature", "Temp", 1.0), ("key_strength", "Key", DEFAULT_KEY_STRENGTH))
+DIAL_STEP = 52.0
+FEEDBACK_X, FEEDBACK_COLUMN = 16 + DIAL_STEP * len(DIALS), 124.0  # the feedback displays, right of the dials
+DEVICE_WIDTH = FEEDBACK_X + FEEDBACK_COLUMN * 2 - 2
 
 # inlets, outlets and outlet types of the objects the device uses, as Max saves them.
 SHAPES = {
@@ -141,7 +144,7 @@ def build() -> dict:
     send = p.add("newobj", f"udpsend {BRIDGE_HOST} {BRIDGE_PORT}")
 
     for i, (suffix, shortname, initial) in enumerate(DIALS):
-        dial = p.parameter("live.dial", (8 + 52 * i, 4, 44, 48), suffix, shortname, 0,
+        dial = p.parameter("live.dial", (8 + DIAL_STEP * i, 4, 44, 48), suffix, shortname, 0,
                            parameter_initial=[initial], parameter_initial_enable=1,
                            parameter_unitstyle=1, **osc_range(suffix))
         prepend = p.add("newobj", f"prepend {PREFIX}/{suffix}")
@@ -196,7 +199,7 @@ def build() -> dict:
     p.connect(receive, router)
     for i, message in enumerate(FEEDBACK):
         column, row = divmod(i, 4)
-        x, y = 224 + 124 * column, 4 + 26 * row
+        x, y = FEEDBACK_X + FEEDBACK_COLUMN * column, 4 + 26 * row
         name = message.address.rsplit("/", 1)[1]
         p.label(name, (x, y, 54, 18))
         display = p.add(DISPLAY[message.types], "" if message.types == "s" else None, at=(x + 56, y, 64, 20), varname=f"fb_{name}",

@@ -5,7 +5,7 @@ A .tosc (TouchOSC, the 2020s app) is zlib-compressed XML: <lexml version='3'> ho
 ...), <values> (x, y, touch, text), <messages> (<osc> with triggers, a path and arguments, each
 made of partials: a CONSTANT, or the VALUE of one of the node's values) and <children>.
 
-The layout: an XY pad (valence x arousal), faders for lambda and temperature, the four emotion
+The layout: an XY pad (valence x arousal), faders for lambda, temperature and key strength, the four emotion
 buttons, play (toggle), panic, hello (registers the tablet for feedback; also sent on start), and
 one label per feedback address, which shows the bridge's messages.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PREFIX
+from engine.emotion import DEFAULT_KEY_STRENGTH
 
 TOSC = Path(__file__).parent / "touchosc" / "cdgmvae.tosc"
 WIDTH, HEIGHT = 1024, 768
@@ -140,12 +141,13 @@ class Layout:
 
 def build() -> ET.Element:
     lay = Layout()
-    pad = lay.control("XY", "valence_arousal", (16, 16, 560, 560), BLUE, {"x": 0.5, "y": 0.5})
+    pad = lay.control("XY", "valence_arousal", (16, 16, 440, 560), BLUE, {"x": 0.5, "y": 0.5})
     osc(pad, f"{PREFIX}/valence", "x", var="x")
     osc(pad, f"{PREFIX}/arousal", "y", var="y")
-    lay.label("pad_caption", "valence (x)  /  arousal (y)", (16, 580, 560, 32))
+    lay.label("pad_caption", "valence (x)  /  arousal (y)", (16, 580, 440, 32))
 
-    for x, name, default in ((592, "lambda", 0.5), (712, "temperature", 1.0)):
+    for x, name, default in ((472, "lambda", 0.5), (592, "temperature", 1.0),
+                             (712, "key_strength", DEFAULT_KEY_STRENGTH)):
         spec = BY_ADDRESS[f"{PREFIX}/{name}"]
         fader = lay.control("FADER", name, (x, 16, 104, 560), BLUE,
                             {"x": (default - spec.low) / (spec.high - spec.low)})

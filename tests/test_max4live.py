@@ -139,12 +139,12 @@ def test_the_device_has_every_control_of_the_issue(patcher):
     by_address = {}
     for send in sends:
         by_address.setdefault(send["address"].rsplit("/", 1)[1], []).append(send)
-    for name in ("valence", "arousal", "lambda", "temperature", "play"):
+    for name in ("valence", "arousal", "lambda", "temperature", "key_strength", "play"):
         assert by_address[name][0]["box"] in Graph(patcher).boxes
     assert sorted(v for s in by_address["emotion"] for v in s["values"]) == sorted(EMOTIONS)
     assert by_address["panic"]
     boxes = Graph(patcher).boxes
-    assert {boxes[s["box"]]["maxclass"] for n in ("valence", "arousal", "lambda", "temperature")
+    assert {boxes[s["box"]]["maxclass"] for n in ("valence", "arousal", "lambda", "temperature", "key_strength")
             for s in by_address[n]} == {"live.dial"}
     assert boxes[by_address["play"][0]["box"]]["mode"] == 1  # a toggle
     assert {boxes[s["box"]]["maxclass"] for s in by_address["panic"]} == {"message"}

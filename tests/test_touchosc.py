@@ -112,6 +112,7 @@ def test_the_layout_has_every_control_of_the_issue(root):
     assert {(m["address"], m["arguments"][0]["value"]) for m in sent if m["node"] is pad} == {
         ("/cdgmvae/valence", "x"), ("/cdgmvae/arousal", "y")}
     assert by_address["/cdgmvae/lambda"][0]["node"].get("type") == "FADER"
+    assert by_address["/cdgmvae/key_strength"][0]["node"].get("type") == "FADER"
     assert sorted(m["arguments"][0]["value"] for m in by_address["/cdgmvae/emotion"]) == sorted(EMOTIONS)
     assert all(m["node"].get("type") == "BUTTON" for m in by_address["/cdgmvae/emotion"])
     (play,) = by_address["/cdgmvae/play"]

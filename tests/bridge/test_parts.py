@@ -59,8 +59,10 @@ def test_state_applies_checked_messages():
     state.apply(*validate("/cdgmvae/lambda", [0.2]))
     state.apply(*validate("/cdgmvae/play", [0]))
     state.apply(*validate("/cdgmvae/transfer", [1]))
+    state.apply(*validate("/cdgmvae/key_strength", [0.5]))
     controls, play, panic = state.take()
     assert (controls.valence, controls.arousal, controls.lam, controls.transfer) == (0.0, 1.0, 0.2, True)
+    assert controls.key_strength == 0.5
     assert play is False and panic is False
     assert state.take()[1] is None  # a play request is taken once
 
@@ -175,3 +177,12 @@ def test_internal_clock_bars():
     timeline = clock.snapshot()
     assert timeline.time_at(4.0) - timeline.time_at(0.0) == pytest.approx(4 / 3)
     assert timeline.beat_at(timeline.time_at(7.5)) == pytest.approx(7.5)
+
+
+def test_model_source_passes_every_control_to_the_generator():
+    from bridge.model_source import ModelSource
+    source = ModelSource(None, "eager", seed=0, threads=1)
+    source.set_controls(Controls(valence=0.0, arousal=1.0, lam=0.25, temperature=0.5, key_strength=3.0))
+    c = source.generator.controls
+    assert (c.valence, c.arousal, c.lam, c.temperature, c.key_strength) == (0.0, 1.0, 0.25, 0.5, 3.0)
+    assert source.next_bar()
