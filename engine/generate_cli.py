@@ -7,6 +7,7 @@ from pathlib import Path
 from engine.cli_common import add_model_arguments, generator_from_args, write_bars
 from engine.emotion import EMOTIONS, emotion_va, nearest_emotion
 from engine.errors import UserError
+from engine.features import PITCH_NAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,5 +38,7 @@ def run(args: argparse.Namespace) -> int:
     ms = sorted(b.seconds * 1000 for b in bars)
     write_bars(bars, args.out, {"emotion": nearest_emotion(valence, arousal), "valence": valence,
                                 "arousal": arousal, "notes": sum(len(b.notes) for b in bars),
+                                # the key guidance keeps the piece on this tonic (None: guidance off)
+                                "tonic": PITCH_NAMES[generator.tonic] if generator.controls.key_strength else None,
                                 "median_ms_per_bar": round(ms[len(ms) // 2], 1)})
     return 0

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from cdgmvae.cli import SUBCOMMANDS
+from engine.features import PITCH_NAMES
 
 ROOT = Path(__file__).parent.parent
 
@@ -61,6 +63,7 @@ def test_generate_writes_the_bars_asked_for_and_is_reproducible(tmp_path):
                          "--threads", "1")
         assert result.returncode == 0, result.stderr
         assert '"bars": 3' in result.stdout
+        assert json.loads(result.stdout)["tonic"] in PITCH_NAMES  # key guidance's key, in the report
         outs.append(codec.encode(out).notes)
     assert outs[0] == outs[1] and sum(len(b) for b in outs[0]) > 0
 
