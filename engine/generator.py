@@ -136,7 +136,9 @@ class Generator:
         # guidance pulls toward
         valence, arousal = self.position_of(self.z_r if self.z_r is not None else z_r[0],
                                             self.z_k if self.z_k is not None else z_k[0])
-        bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength) if c.key_strength else None
+        bias = None
+        if c.key_strength:
+            bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength)
         memory = self.memory
         if memory is not None and memory.mask.shape[0] != self.candidates:
             memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],
