@@ -18,6 +18,7 @@ from bridge.scheduler import Scheduler, Settings
 from bridge.sources import SOURCES, Controls, default_source
 from engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
 from engine.errors import UserError
+from engine.features import parse_tonic
 
 log = logging.getLogger("cdgmvae.live")
 GENERATOR_START_TIMEOUT = 300.0  # loading a model from a slow disk
@@ -43,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--key-strength", type=float, default=DEFAULT_KEY_STRENGTH, metavar="S",
                      help=f"key guidance at the start (--source model): how hard notes keep the piece's key, "
                           f"0..{MAX_KEY_STRENGTH:g}; 0 leaves the model's own notes (default: %(default)s)")
+    src.add_argument("--tonic", metavar="NOTE",
+                     help="the key guidance's tonic (--source model), a note name such as A or F#; a live transfer "
+                          "takes the tonic of what was played (default: drawn from the seed)")
     src.add_argument("--fallback", choices=("repeat", "rest"), default="repeat",
                      help="what plays when a bar is late: the last bar again, or silence")
 
@@ -94,6 +98,10 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"--lambda must be between 0 and 1, not {args.lam:g}")
     if not 0 <= args.key_strength <= MAX_KEY_STRENGTH:
         raise UserError(f"--key-strength must be between 0 and {MAX_KEY_STRENGTH:g}, not {args.key_strength:g}")
+    try:
+        args.tonic_index = None if args.tonic is None else parse_tonic(args.tonic)
+    except ValueError as err:
+        raise UserError(f"--tonic: {err}") from None
     if not 0.1 <= args.temperature <= 2:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
     if args.bars is not None and args.bars < 1:

@@ -14,7 +14,8 @@ class ModelSource(BarSource):
     guidance.
     Turning transfer on continues from the bars heard on --midi-in, moved toward the target by lambda."""
 
-    def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int) -> None:
+    def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int,
+                 tonic: Optional[int] = None) -> None:
         super().__init__()
         import torch
 
@@ -23,6 +24,8 @@ class ModelSource(BarSource):
         self.generator = Generator.load(checkpoint, backend=backend, seed=seed)
         self.generator.next_bar()  # warm-up: first-call allocations (and compilation) before the clock runs
         self.generator.reset(seed)
+        if tonic is not None:
+            self.generator.tonic = tonic
         self.last = None
         self.transferring = False
 
@@ -50,4 +53,4 @@ def model_factory(args: argparse.Namespace) -> SourceFactory:
     threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the sender (DESIGN.md 6)
     checkpoint = str(args.checkpoint) if getattr(args, "checkpoint", None) else None
     return functools.partial(ModelSource, checkpoint, getattr(args, "backend", None) or "eager",
-                             getattr(args, "seed", None), threads)
+                             getattr(args, "seed", None), threads, getattr(args, "tonic_index", None))

@@ -12,6 +12,19 @@ PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEY_NAMES = tuple(f"{n} major" for n in PITCH_NAMES) + tuple(f"{n} minor" for n in PITCH_NAMES)
 N_KEYS = 24
 
+# sharps and flats beyond PITCH_NAMES' spelling
+_ENHARMONIC = {"DB": 1, "D#": 3, "GB": 6, "G#": 8, "A#": 10}
+
+
+def parse_tonic(name: str) -> int:
+    """'A', 'f#', 'Bb' ... -> 0..11; ValueError for anything else."""
+    key = name.strip().upper()
+    names = {n.upper(): i for i, n in enumerate(PITCH_NAMES)} | _ENHARMONIC
+    if key not in names:
+        raise ValueError(f"unknown tonic {name!r}; use a note name: {', '.join(PITCH_NAMES)}")
+    return names[key]
+
+
 # Krumhansl-Kessler key profiles, tonic first.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])

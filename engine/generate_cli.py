@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.cli_common import add_model_arguments, generator_from_args, write_bars
 from engine.emotion import EMOTIONS, emotion_va, nearest_emotion
 from engine.errors import UserError
-from engine.features import PITCH_NAMES
+from engine.features import PITCH_NAMES, parse_tonic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--valence", type=float, help="0 (negative) .. 1 (positive), with --arousal")
     parser.add_argument("--arousal", type=float, help="0 (calm) .. 1 (energetic), with --valence")
     parser.add_argument("--bars", type=int, default=16, help="number of bars (default 16)")
+    parser.add_argument("--tonic", metavar="NOTE",
+                        help="the key guidance's tonic, a note name such as A or F# (default: drawn from the seed)")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.mid")
     add_model_arguments(parser)
 
@@ -34,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if args.bars < 1:
         raise UserError("--bars must be at least 1")
     generator = generator_from_args(args, valence=valence, arousal=arousal)
+    if args.tonic is not None:
+        try:
+            generator.tonic = parse_tonic(args.tonic)
+        except ValueError as err:
+            raise UserError(str(err)) from None
     bars = generator.generate(args.bars)
     ms = sorted(b.seconds * 1000 for b in bars)
     write_bars(bars, args.out, {"emotion": nearest_emotion(valence, arousal), "valence": valence,

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from cdgmvae.cli import SUBCOMMANDS
-from engine.features import PITCH_NAMES
 
 ROOT = Path(__file__).parent.parent
 
@@ -60,10 +59,10 @@ def test_generate_writes_the_bars_asked_for_and_is_reproducible(tmp_path):
     for name in ("a", "b"):
         out = tmp_path / f"{name}.mid"
         result = cdgmvae("generate", "--emotion", "calm", "--bars", "3", "--seed", "5", "--out", str(out),
-                         "--threads", "1")
+                         "--threads", "1", "--tonic", "Eb")
         assert result.returncode == 0, result.stderr
         assert '"bars": 3' in result.stdout
-        assert json.loads(result.stdout)["tonic"] in PITCH_NAMES  # key guidance's key, in the report
+        assert json.loads(result.stdout)["tonic"] == "Eb"  # the key guidance's tonic, in the report
         outs.append(codec.encode(out).notes)
     assert outs[0] == outs[1] and sum(len(b) for b in outs[0]) > 0
 
@@ -71,14 +70,17 @@ def test_generate_writes_the_bars_asked_for_and_is_reproducible(tmp_path):
 def test_generate_refuses_conflicting_or_missing_targets():
     both = cdgmvae("generate", "--emotion", "sad", "--valence", "0.2", "--arousal", "0.1", "--out", "/tmp/x.mid")
     neither = cdgmvae("generate", "--out", "/tmp/x.mid")
-    for result in (both, neither):
+    bad_tonic = cdgmvae("generate", "--emotion", "sad", "--tonic", "H", "--out", "/tmp/x.mid")
+    assert "use a note name" in bad_tonic.stderr
+    for result in (both, neither, bad_tonic):
         assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("command", [("generate", "--emotion", "sad", "--out", "/tmp/never.mid"), ("live",)])
-def test_a_negative_key_strength_is_refused_in_one_line(command):
-    result = cdgmvae(*command, "--key-strength", "-1")
-    assert result.returncode == 2 and "key" in result.stderr and "Traceback" not in result.stderr
+@pytest.mark.parametrize("option, expected", [(("--key-strength", "-1"), "key"), (("--tonic", "H"), "note name")])
+def test_a_bad_key_strength_or_tonic_is_refused_in_one_line(command, option, expected):
+    result = cdgmvae(*command, *option)
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
 def test_transfer_and_swap_write_midi(tmp_path):

@@ -7,7 +7,7 @@ import torch
 
 from engine import codec
 from engine import vocab as V
-from engine.features import key_scores, pitch_class_profile
+from engine.features import key_scores, parse_tonic, pitch_class_profile
 from engine.generator import Controls, Generator
 from engine.key_guidance import key_profile, pitch_bias, tonic_of
 from engine.model import token_pitch_classes
@@ -65,6 +65,25 @@ def test_valence_sets_the_mode_of_generated_pieces():
         strength[valence] = np.array(values)
     assert strength[1.0].mean() > strength[0.0].mean() + 0.1
     assert (strength[1.0] > strength[0.0]).sum() >= 3
+
+
+def test_a_chosen_tonic_and_the_valence_give_the_key_of_the_piece():
+    """A happy piece on A is in A major, a sad piece on D in D minor (the best Krumhansl-Schmuckler key)."""
+    torch.set_num_threads(2)
+    generator = Generator.load(seed=0)
+    for emotion, tonic, key in (("happy", "A", 9), ("sad", "d", 12 + 2)):
+        for seed in (7, 8):
+            generator.controls = Controls.for_emotion(emotion)
+            generator.reset(seed)
+            generator.tonic = parse_tonic(tonic)
+            bars = generator.generate(8)
+            assert int(key_scores(sum(pitch_class_profile(b.notes) for b in bars)).argmax()) == key
+
+
+def test_tonic_names():
+    assert [parse_tonic(n) for n in ("C", "c#", "Db", "Bb", "A#", " b ")] == [0, 1, 1, 10, 10, 11]
+    with pytest.raises(ValueError, match="use a note name"):
+        parse_tonic("H")
 
 
 def test_a_transfer_keeps_the_source_key():

@@ -181,7 +181,8 @@ def test_internal_clock_bars():
 
 def test_model_source_passes_every_control_to_the_generator():
     from bridge.model_source import ModelSource
-    source = ModelSource(None, "eager", seed=0, threads=1)
+    source = ModelSource(None, "eager", seed=0, threads=1, tonic=9)
+    assert source.generator.tonic == 9  # --tonic A
     source.set_controls(Controls(valence=0.0, arousal=1.0, lam=0.25, temperature=0.5, key_strength=3.0))
     c = source.generator.controls
     assert (c.valence, c.arousal, c.lam, c.temperature, c.key_strength) == (0.0, 1.0, 0.25, 0.5, 3.0)
