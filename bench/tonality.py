@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from engine import codec
-from engine.features import key_scores, pitch_class_profile
+from engine.features import clip_profile, key_scores, major_minus_minor, pitch_class_profile
 from engine.generator import Controls, Generator
 from engine.notes import GridNote
 
@@ -26,11 +26,11 @@ EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia" / "midis"
 
 
 def tonality(pieces: Sequence[Sequence[Sequence[GridNote]]]) -> dict:
-    clip_fit, major_minus_minor, bar_fit, same_key = [], [], [], []
+    clip_fit, mode, bar_fit, same_key = [], [], [], []
     for bars in pieces:
-        scores = key_scores(sum((pitch_class_profile(b) for b in bars), np.zeros(12)))
+        scores = key_scores(clip_profile(bars))
         clip_fit.append(scores.max())
-        major_minus_minor.append(scores[:12].max() - scores[12:].max())
+        mode.append(major_minus_minor(scores))
         keys = []
         for bar in bars:
             profile = pitch_class_profile(bar)
@@ -39,7 +39,7 @@ def tonality(pieces: Sequence[Sequence[Sequence[GridNote]]]) -> dict:
                 bar_fit.append(bar_scores.max())
                 keys.append(int(bar_scores.argmax()))
         same_key += [a == b for a, b in zip(keys, keys[1:])]
-    return {"clip_key_fit": float(np.mean(clip_fit)), "major_minus_minor": float(np.mean(major_minus_minor)),
+    return {"clip_key_fit": float(np.mean(clip_fit)), "major_minus_minor": float(np.mean(mode)),
             "bar_key_fit": float(np.mean(bar_fit)), "next_bar_same_key": float(np.mean(same_key)),
             "pieces": len(pieces)}
 

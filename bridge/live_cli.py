@@ -98,10 +98,7 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"--lambda must be between 0 and 1, not {args.lam:g}")
     if not 0 <= args.key_strength <= MAX_KEY_STRENGTH:
         raise UserError(f"--key-strength must be between 0 and {MAX_KEY_STRENGTH:g}, not {args.key_strength:g}")
-    try:
-        args.tonic_index = None if args.tonic is None else parse_tonic(args.tonic)
-    except ValueError as err:
-        raise UserError(f"--tonic: {err}") from None
+    args.tonic_index = None if args.tonic is None else parse_tonic(args.tonic)
     if not 0.1 <= args.temperature <= 2:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
     if args.bars is not None and args.bars < 1:

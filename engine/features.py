@@ -1,11 +1,12 @@
 """Per-bar musical features (DESIGN.md 3): the rhythm 16-vector and the key among 24."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from engine import vocab as V
+from engine.errors import UserError
 from engine.notes import GridNote
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -17,11 +18,11 @@ _ENHARMONIC = {"DB": 1, "D#": 3, "GB": 6, "G#": 8, "A#": 10}
 
 
 def parse_tonic(name: str) -> int:
-    """'A', 'f#', 'Bb' ... -> 0..11; ValueError for anything else."""
+    """'A', 'f#', 'Bb' ... -> 0..11."""
     key = name.strip().upper()
     names = {n.upper(): i for i, n in enumerate(PITCH_NAMES)} | _ENHARMONIC
     if key not in names:
-        raise ValueError(f"unknown tonic {name!r}; use a note name: {', '.join(PITCH_NAMES)}")
+        raise UserError(f"unknown tonic {name!r}; use a note name: {', '.join(PITCH_NAMES)}")
     return names[key]
 
 
@@ -52,6 +53,11 @@ def pitch_class_profile(notes: Sequence[GridNote]) -> np.ndarray:
     return profile
 
 
+def clip_profile(bars: Iterable[Sequence[GridNote]]) -> np.ndarray:
+    """The pitch-class profile of a whole clip: its bars' profiles summed."""
+    return sum((pitch_class_profile(bar) for bar in bars), np.zeros(12))
+
+
 _CENTRED_KEYS = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
 # Centred and of unit length: their dot product with a centred unit-length profile is a correlation.
 UNIT_KEY_PROFILES = _CENTRED_KEYS / np.linalg.norm(_CENTRED_KEYS, axis=1, keepdims=True)
@@ -62,6 +68,11 @@ def key_scores(profile: np.ndarray) -> np.ndarray:
     (all 0 for a flat profile)."""
     centred = profile - profile.mean()
     return UNIT_KEY_PROFILES @ centred / (np.linalg.norm(centred) or 1.0)
+
+
+def major_minus_minor(scores: np.ndarray) -> float:
+    """How much better the best major key fits than the best minor key, from key_scores' [24]."""
+    return float(scores[:12].max() - scores[12:].max())
 
 
 def key_of_profile(profile: np.ndarray) -> int:

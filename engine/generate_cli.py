@@ -37,10 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--bars must be at least 1")
     generator = generator_from_args(args, valence=valence, arousal=arousal)
     if args.tonic is not None:
-        try:
-            generator.tonic = parse_tonic(args.tonic)
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        generator.tonic = parse_tonic(args.tonic)
     bars = generator.generate(args.bars)
     ms = sorted(b.seconds * 1000 for b in bars)
     write_bars(bars, args.out, {"emotion": nearest_emotion(valence, arousal), "valence": valence,

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from engine import codec
-from engine.features import UNIT_KEY_PROFILES, key_of_profile, pitch_class_profile
+from engine.features import UNIT_KEY_PROFILES, clip_profile, key_of_profile
 from engine.model import N_PITCH_CLASSES
 
 
@@ -39,5 +38,5 @@ def pitch_bias(token_pitch_class: Tensor, tonic: int, valence: float, strength: 
 
 def tonic_of(bars: Sequence[Sequence[int]]) -> int:
     """The tonic (0 = C .. 11 = B) of the best-fitting key of bars of tokens; C for bars without notes."""
-    profile = sum((pitch_class_profile(codec.bar_notes(list(bar))) for bar in bars), np.zeros(N_PITCH_CLASSES))
+    profile = clip_profile(codec.bar_notes(list(bar)) for bar in bars)
     return key_of_profile(profile) % N_PITCH_CLASSES if profile.any() else 0

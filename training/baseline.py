@@ -14,7 +14,7 @@ import numpy as np
 
 from engine import codec
 from engine import vocab as V
-from engine.features import key_scores, pitch_class_profile
+from engine.features import clip_profile, key_scores, major_minus_minor
 from engine.notes import GridNote
 
 FEATURES = ("note_density", "velocity_mean", "velocity_spread", "duration_mean", "pitch_mean", "pitch_spread",
@@ -30,9 +30,9 @@ def clip_features(bars: Sequence[Sequence[GridNote]]) -> np.ndarray:
     velocity = np.array([n.velocity for n in notes], dtype=float)
     duration = np.array([n.duration for n in notes], dtype=float)
     pitched = np.array([n.pitch for n in notes if n.track != V.DRUMS] or [0], dtype=float)
-    scores = key_scores(sum(pitch_class_profile(bar) for bar in bars))
+    scores = key_scores(clip_profile(bars))
     return np.array([len(notes) / len(bars), velocity.mean(), velocity.std(), duration.mean(), pitched.mean(),
-                     pitched.std(), scores[:12].max() - scores[12:].max()])
+                     pitched.std(), major_minus_minor(scores)])
 
 
 def tokens_to_bars(tokens: np.ndarray) -> list[list[GridNote]]:
