@@ -137,10 +137,8 @@ class TokenLoop:
     """Token by token from Python, until every row has fed EOS."""
 
     def __init__(self, next_token: Callable, cache: BarCache):
-        device = cache.tokens.device
-        self.next_token = next_token
-        self.indices = [torch.tensor(i, device=device) for i in range(cache.M)]
-        self.check_every = 1 if device.type == "cpu" else 8  # a check reads back to the host
+        self.next_token, self.indices = next_token, cache.indices
+        self.check_every = 1 if cache.tokens.device.type == "cpu" else 8  # a check reads back to the host
 
     def __call__(self, token: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
                  min_length: Tensor) -> Tensor:
@@ -149,7 +147,7 @@ class TokenLoop:
             chosen = self.next_token(token, index, clocks, temperature, top_p, min_length)
             if i and i % self.check_every == 0 and bool((token <= EOS).all()):  # EOS (or PAD, id 0, after it) fed
                 break
-            token = chosen.clone()  # a compiled step may reuse its output buffer at the next call
+            token = chosen
             sampled.append(token)
         return torch.stack(sampled, dim=1)
 
@@ -164,9 +162,7 @@ class WholeBarGraph:
     is how a captured graph sees new values."""
 
     def __init__(self, next_token: Callable, cache: BarCache):
-        device = cache.tokens.device
         self.next_token, self.cache = next_token, cache
-        self.indices = [torch.tensor(i, device=device) for i in range(cache.M)]
         self.inputs: list[Tensor] = []
         self.graph: "torch.cuda.CUDAGraph | None" = None
         self.tokens: Tensor | None = None
@@ -185,7 +181,7 @@ class WholeBarGraph:
     def _decode(self) -> Tensor:
         token, settings = self.inputs[0], self.inputs[1:]
         sampled = [token]
-        for index in self.indices:
+        for index in self.cache.indices:
             token = self.next_token(token, index, *settings)
             sampled.append(token)
         return torch.stack(sampled, dim=1)

@@ -59,6 +59,7 @@ class BarCache(nn.Module):
         buffer("allowed", torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device))
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
         self.grammar = Grammar(batch, cfg.bar_len, device)
+        self.indices = [torch.tensor(i, device=device) for i in range(self.M)]  # each step's `index`
         self.logits = self.step  # a backend may put a compiled step here (tensorrt)
 
         xl = model.decoder
