@@ -11,10 +11,14 @@
             torch.compile cannot trace fbgemm's packed weights, so each int8 Linear is one opaque custom op
             in the graph and Inductor fuses everything around them.
 - tensorrt: torch.compile with the torch-tensorrt backend (optional extra, NVIDIA GPU only).
+- triton:   the step as hand-written Triton kernels, five per layer (engine/triton_step.py), the draw
+            compiled by Inductor, a whole bar one CUDA graph (NVIDIA GPU; Triton comes with PyTorch's CUDA
+            builds).
 """
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 import weakref
 from typing import Callable
@@ -27,7 +31,8 @@ from engine.incremental import BarCache
 from engine.model import CDGMVAE
 from engine.vocab import EOS
 
-BACKENDS = ("eager", "compiled", "int8", "tensorrt")
+BACKENDS = ("eager", "compiled", "int8", "tensorrt", "triton")
+WHOLE_BAR_GRAPH = ("compiled", "triton")  # the backends that replay a bar as one CUDA graph
 INDUCTOR_ON_CPU = ("compiled", "int8")  # the backends that Inductor compiles on the CPU
 
 
@@ -89,21 +94,30 @@ def _opaque_int8_linears(module: nn.Module) -> nn.Module:
     return module
 
 
-def tensorrt_unavailable_reason(device: torch.device) -> str | None:
-    """Why the tensorrt backend cannot run here, or None when it can."""
-    if device.type != "cuda":
-        return "the tensorrt backend needs an NVIDIA GPU (the model is on the CPU)"
-    try:
-        import torch_tensorrt  # noqa: F401
-    except ImportError:
-        return "torch-tensorrt is not installed (pip install 'cdgmvae[tensorrt]')"
+def unavailable_reason(backend: str, device: torch.device) -> str | None:
+    """Why a GPU backend cannot run here, or None when it can."""
+    if backend == "tensorrt":
+        if device.type != "cuda":
+            return "the tensorrt backend needs an NVIDIA GPU (the model is on the CPU)"
+        try:
+            import torch_tensorrt  # noqa: F401
+        except ImportError:
+            return "torch-tensorrt is not installed (pip install 'cdgmvae[tensorrt]')"
+    if backend == "triton":
+        # TRITON_INTERPRET=1 runs Triton kernels on the CPU (slowly): how the tests check them without a GPU
+        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            return "the triton backend needs an NVIDIA GPU (the model is on the CPU)"
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return "Triton is not installed (PyTorch's CUDA builds bring it; or pip install triton)"
     return None
 
 
 def make_decoder(backend: str, cache: BarCache) -> Callable:
     """The per-token function of a backend, with BarCache.next_token's arguments. compiled takes the whole
     token (step, grammar mask and draw) into one graph; tensorrt compiles the step and leaves the draw to
-    PyTorch."""
+    PyTorch; triton runs its kernels for the step and compiles the draw on its own."""
     device = cache.tokens.device
     if backend == "eager":
         return cache.next_token
@@ -114,21 +128,30 @@ def make_decoder(backend: str, cache: BarCache) -> Callable:
         # faster (paper: 899 against 828 ms per bar), so int8 keeps the Python wrapper
         return torch.compile(cache.next_token, fullgraph=True, dynamic=False,
                              options={"cpp_wrapper": backend == "compiled"})
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    reason = unavailable_reason(backend, device)
+    if reason:
+        raise UserError(f"{reason}; use --backend compiled or --backend eager instead")
     if backend == "tensorrt":
-        reason = tensorrt_unavailable_reason(device)
-        if reason:
-            raise UserError(f"{reason}; use --backend compiled or --backend eager instead")
         import torch_tensorrt  # noqa: F401  (registers the "tensorrt" compile backend)
         cache.logits = torch.compile(cache.step, backend="tensorrt", dynamic=False)
         return cache.next_token
-    raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    # triton: the kernels run from Python (the bar's CUDA graph holds them), the draw is compiled on the GPU
+    from engine.triton_step import TritonStep
+    step = cache.logits = TritonStep(cache)
+    choose = torch.compile(cache.choose, fullgraph=True, dynamic=False) if device.type == "cuda" else cache.choose
+
+    def next_token(token: Tensor, index: Tensor, *settings: Tensor) -> Tensor:
+        return choose(step(token, index), index, *settings)
+    return next_token
 
 
 def make_bar_decoder(backend: str, cache: BarCache) -> Callable:
     """A function that decodes a whole bar: (first token [B], clocks [M, B, V], temperature, top_p,
     min_length) -> tokens [B, n], the first token included, PAD after EOS. Call cache.start_bar first."""
     step = make_decoder(backend, cache)
-    if backend == "compiled" and cache.tokens.device.type == "cuda":
+    if backend in WHOLE_BAR_GRAPH and cache.tokens.device.type == "cuda":
         return WholeBarGraph(step, cache)
     return TokenLoop(step, cache)
 

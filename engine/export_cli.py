@@ -1,5 +1,5 @@
-"""`cdgmvae export --backend compiled|int8|tensorrt`: build what a fast backend needs, so the first live bar
-does not wait for it (torch.compile and TensorRT keep their results in their own on-disk caches)."""
+"""`cdgmvae export --backend compiled|int8|tensorrt|triton`: build what a fast backend needs, so the first live
+bar does not wait for it (torch.compile, TensorRT and Triton keep their results in their own on-disk caches)."""
 from __future__ import annotations
 
 import argparse
@@ -10,23 +10,22 @@ from pathlib import Path
 
 import torch
 
-from engine.backends import INDUCTOR_ON_CPU, export_step, tensorrt_unavailable_reason
+from engine.backends import INDUCTOR_ON_CPU, export_step, unavailable_reason
 from engine.errors import UserError
 from engine.generator import Generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("compiled", "int8", "tensorrt"), required=True)
+    parser.add_argument("--backend", choices=("compiled", "int8", "tensorrt", "triton"), required=True)
     parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (tensorrt needs cuda)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (tensorrt and triton need cuda)")
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    if args.backend == "tensorrt":
-        reason = tensorrt_unavailable_reason(torch.device(args.device))
-        if reason:
-            raise UserError(f"{reason}; `cdgmvae export --backend compiled` builds the other fast backend")
+    reason = unavailable_reason(args.backend, torch.device(args.device))
+    if reason:
+        raise UserError(f"{reason}; `cdgmvae export --backend compiled` builds the other fast backend")
     generator = Generator.load(args.checkpoint, device=args.device, backend="eager", seed=0)
     program = export_step(generator.cache)
     print(f"exported the decoder step: {len(program.graph.nodes)} graph nodes")
@@ -34,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR",
                                    Path(tempfile.gettempdir()) / f"torchinductor_{os.environ.get('USER', 'root')}")
     else:
-        cache_dir = "the torch-tensorrt engine cache" if args.backend == "tensorrt" else "the inductor cache"
+        cache_dir = {"tensorrt": "the torch-tensorrt engine cache",
+                     "triton": "the Triton and Inductor caches"}.get(args.backend, "the inductor cache")
     Generator(generator.model, seed=0, backend=args.backend).next_bar()  # compiles, filling the caches
     print(f"built the {args.backend} backend in {time.perf_counter() - started:.1f} s; cached in {cache_dir}")
     return 0

@@ -119,9 +119,14 @@ class BarCache(nn.Module):
         """Feed token [B] at position `index` and choose the token after it: [B]. clocks [M, B, V] are the
         bar's race clocks (sampling.race_clocks); the settings are 0-dim tensors, so changing them between
         bars does not recompile anything."""
-        logits = self.logits(token, index) + self.bias
+        return self.choose(self.logits(token, index), index, clocks, temperature, top_p, min_length)
+
+    @torch.no_grad()
+    def choose(self, logits: Tensor, index: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
+               min_length: Tensor) -> Tensor:
+        """The draw of next_token from the logits of the token at `index`: bias, grammar mask, sample."""
         allowed = self.grammar.mask(index + 1, min_length)
-        chosen = sample(logits, allowed, temperature, top_p, clocks.index_select(0, index.view(1))[0])
+        chosen = sample(logits + self.bias, allowed, temperature, top_p, clocks.index_select(0, index.view(1))[0])
         self.grammar.update(chosen)
         return chosen
 

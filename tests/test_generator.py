@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import codec
-from engine.backends import make_decoder, tensorrt_unavailable_reason
+from engine.backends import make_decoder, unavailable_reason
 from engine.errors import UserError
 from engine.generator import Controls, Generator
 from engine.grammar import is_valid_bar
@@ -120,7 +120,7 @@ def test_tensorrt_says_why_it_cannot_run_here_and_what_to_use(generator):
         pytest.skip("a CUDA GPU is present: the GPU test covers the tensorrt backend")
     with pytest.raises(UserError, match="--backend compiled or --backend eager"):
         make_decoder("tensorrt", generator.cache)
-    assert "GPU" in tensorrt_unavailable_reason(torch.device("cpu"))
+    assert "GPU" in unavailable_reason("tensorrt", torch.device("cpu"))
 
 
 @pytest.mark.gpu
@@ -136,23 +136,29 @@ def test_gpu_cached_and_compiled_decoding_match_the_cpu(generator):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_gpu_whole_bar_graph_replays_later_bars_as_eager_decodes_them():
-    """compiled on a GPU captures the first bar as one CUDA graph and replays it for every bar after, with
-    new memory, latents, draws and settings: the bars are the ones eager decoding samples."""
+@pytest.mark.parametrize("backend", ["compiled", "triton"])
+def test_gpu_whole_bar_graph_replays_later_bars_as_eager_decodes_them(backend):
+    """compiled and triton on a GPU capture the first bar as one CUDA graph and replay it for every bar
+    after, with new memory, latents, draws and settings: the bars are the ones eager decoding samples,
+    one bar at a time and with three candidates per bar."""
+    reason = unavailable_reason(backend, torch.device("cuda")) if torch.cuda.is_available() else "needs a CUDA GPU"
+    if reason:
+        pytest.skip(reason)
     model = Generator.load(device="cuda").model
-    pieces = {}
-    for backend in ("eager", "compiled"):
-        gpu = Generator(model, seed=3, backend=backend, controls=Controls(valence=0.0, arousal=1.0, top_p=0.9))
-        bars = gpu.generate(2)
-        gpu.set_controls(valence=1.0, arousal=0.0, temperature=0.7)
-        pieces[backend] = [bar.tokens for bar in bars + gpu.generate(2)]
-    assert pieces["compiled"] == pieces["eager"]
-    assert all(is_valid_bar(bar, model.cfg.bar_len) for bar in pieces["compiled"])
+    for candidates in (1, 3):
+        pieces = {}
+        for name in ("eager", backend):
+            gpu = Generator(model, seed=3, backend=name, candidates=candidates,
+                            controls=Controls(valence=0.0, arousal=1.0, top_p=0.9))
+            bars = gpu.generate(2)
+            gpu.set_controls(valence=1.0, arousal=0.0, temperature=0.7)
+            pieces[name] = [bar.tokens for bar in bars + gpu.generate(2)]
+        assert pieces[backend] == pieces["eager"], candidates
+        assert all(is_valid_bar(bar, model.cfg.bar_len) for bar in pieces[backend])
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(tensorrt_unavailable_reason(torch.device("cuda")) is not None,
+@pytest.mark.skipif(unavailable_reason("tensorrt", torch.device("cuda")) is not None,
                     reason="needs a CUDA GPU and torch-tensorrt")
 def test_tensorrt_backend_decodes_valid_bars():
     gpu = Generator.load(device="cuda", seed=0, backend="tensorrt", controls=Controls.for_emotion("calm"))
