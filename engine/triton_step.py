@@ -35,6 +35,7 @@ from engine.incremental import BarCache
 # there, one program per matrix is quickest.
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 TILE, PROGRAMS = (2**22, 1) if INTERPRETING else (8192, 128)
+ATTENTION_WARPS = 8  # an attention program holds three [slots, d_head] tiles: 256 x 64 for `paper`
 
 
 @triton.jit
@@ -152,9 +153,13 @@ class Linear:
         self.bias = None if bias is None else bias.detach()
         self.norm = norm
         self.gelu = gelu
-        n, k = self.weight.shape
-        self.block_k = triton.next_power_of_2(k) if norm is not None else min(triton.next_power_of_2(k), 512)
-        self.block_n = _row_block(n, self.block_k)
+        self.block_n, self.block_k = self.blocks(*self.weight.shape, norm=norm is not None)
+
+    @staticmethod
+    def blocks(n: int, k: int, norm: bool) -> tuple[int, int]:
+        """BLOCK_N, BLOCK_K of an [n, k] matrix: with a LayerNorm the whole input vector in one block."""
+        block_k = triton.next_power_of_2(k) if norm else min(triton.next_power_of_2(k), 512)
+        return _row_block(n, block_k), block_k
 
     def __call__(self, x: Tensor, out: Tensor, residual: Tensor | None = None) -> Tensor:
         n, k = self.weight.shape
@@ -215,7 +220,8 @@ class TritonStep:
                 self.q, cache.keys[layer], cache.values[layer], cache.rel_k[layer], cache.rel_idx, cache.allowed,
                 attn.r_w_bias, attn.r_r_bias, index, self.attn, self.heads, self.d_head, self.slots, cache.M,
                 cache.rel_k.shape[2], 1.0 / math.sqrt(self.d_head),
-                BLOCK_S=triton.next_power_of_2(self.slots), BLOCK_DH=triton.next_power_of_2(self.d_head))
+                BLOCK_S=triton.next_power_of_2(self.slots), BLOCK_DH=triton.next_power_of_2(self.d_head),
+                num_warps=ATTENTION_WARPS)
             self.out_proj[layer](self.attn, self.mid, residual=self.x)
             self.feed_in[layer](self.mid, self.hidden)
             self.feed_out[layer](self.hidden, self.out, residual=self.mid)

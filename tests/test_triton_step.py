@@ -47,3 +47,60 @@ def test_triton_says_why_it_cannot_run_on_the_cpu_and_what_to_use():
         pytest.skip("triton can run here")
     with pytest.raises(UserError, match="NVIDIA GPU.*--backend compiled or --backend eager"):
         make_decoder("triton", Generator.load(seed=0).cache)
+
+
+def compile_for_h100(kernel, constexprs: dict, num_warps: int = 4) -> str:
+    """The kernel compiled by Triton for an H100 (sm_90) with no GPU present: `ptxas -v`'s report."""
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.backends.nvidia.compiler import get_ptxas
+        from triton.compiler import ASTSource
+    except ImportError as err:
+        pytest.skip(f"this Triton ({triton.__version__}) compiles differently: {err}")
+    pointer_types = {"index_ptr": "*i64", "token_ptr": "*i64", "tokens_ptr": "*i64", "rel_idx_ptr": "*i64",
+                     "allowed_ptr": "*i1"}
+    signature = {}
+    for param in kernel.params:
+        if param.is_constexpr:
+            signature[param.name] = "constexpr"
+        elif param.name.endswith("_ptr"):
+            signature[param.name] = pointer_types.get(param.name, "*fp32")
+        else:
+            signature[param.name] = "fp32" if param.name in ("eps", "scale") else "i32"
+    compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constexprs),
+                              target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    ptx = Path(os.environ.get("TMPDIR", "/tmp")) / f"cdgmvae-{kernel.__name__}-{os.getpid()}.ptx"
+    ptx.write_text(compiled.asm["ptx"])
+    try:
+        report = subprocess.run([get_ptxas(90).path, "-v", "--gpu-name", "sm_90a", str(ptx), "-o", os.devnull],
+                                capture_output=True, text=True, check=True)
+    finally:
+        ptx.unlink()
+    return report.stderr
+
+
+def test_kernels_compile_for_an_h100_at_paper_size_without_spilling_registers(monkeypatch):
+    """What the interpreter cannot tell: that the GPU compiler takes every kernel at `paper`'s sizes (d 512,
+    feed-forward 2048, 8 heads, 254 slots) with the launch settings TritonStep picks, and that no kernel
+    spills registers to memory (an attention program holds three 256 x 64 tiles)."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    from engine import triton_step as ts
+    import triton
+
+    d, d_ff, vocab, heads, slots = 512, 2048, 923, 8, 254
+    linear = {"feed-forward in": (d_ff, d, True), "feed-forward out": (d, d_ff, False),
+              "output projection": (d, d, False), "head": (vocab, d, True)}
+    reports = {}
+    for name, (n, k, norm) in linear.items():
+        block_n, block_k = ts.Linear.blocks(n, k, norm)
+        reports[name] = compile_for_h100(ts._linear, {"NORM": norm, "BIAS": True, "GELU": norm, "RESIDUAL": not norm,
+                                                      "BLOCK_N": block_n, "BLOCK_K": block_k})
+    for embed in (True, False):
+        reports[f"qkv embed={embed}"] = compile_for_h100(
+            ts._input_and_qkv, {"EMBED": embed, "BLOCK_N": ts._row_block(3 * d, d), "BLOCK_D": d})
+    reports["attention"] = compile_for_h100(
+        ts._attention, {"BLOCK_S": triton.next_power_of_2(slots), "BLOCK_DH": d // heads}, ts.ATTENTION_WARPS)
+    for name, report in reports.items():
+        assert "Used" in report and "registers" in report, (name, report)
+        assert " 0 bytes spill stores" in report, (name, report)
