@@ -1,19 +1,27 @@
-"""The decoder step as five hand-written Triton kernels per layer (the `triton` backend, NVIDIA GPUs).
+"""The decoder step as three hand-written Triton kernels per layer (the `triton` backend, NVIDIA GPUs).
 
 At batch 1 a token of `paper` is a few hundred tiny kernels under Inductor (248: cuBLAS GEMVs, fused
 pointwise and reduction kernels, copies), and each costs a couple of microseconds however little it does.
-Here a layer is five kernels, each a matrix-vector product with what surrounds it folded in:
+Here a layer is three kernels:
 
-    1. layer input (previous output, or the token's embedding, + z injection), LayerNorm, Q/K/V
-       projection; writes the input into the memory states and K, V into the bar's cache slot
-    2. relative attention of the one query over every slot, content and position terms, softmax
-    3. output projection + bias + residual
-    4. LayerNorm + first feed-forward layer + bias + GELU
-    5. second feed-forward layer + bias + residual
+    1. qkv:          the layer input (the previous layer's output, or the token's embedding, + z
+                     injection), LayerNorm, Q/K/V projection; writes the input into the memory states
+                     and K, V into the bar's cache slot
+    2. attention:    one program per head: relative attention of the query over every slot (content and
+                     position terms, softmax), then that head's share of the output projection
+    3. feed-forward: LayerNorm, first layer and GELU for a slice of the hidden units, then that slice's
+                     share of the second layer
 
-and the final LayerNorm and the output head are one more. The kernels read and write the BarCache's own
-buffers, so `BarCache.memory`, `start_bar` and the grammar work as for the other backends; the draw stays
-in PyTorch (compiled by Inductor on the GPU). Arithmetic is fp32 throughout, like the eager step.
+A kernel whose output needs a whole vector that many programs compute would have to wait for all of
+them, which only a new kernel can do. So kernels 2 and 3 leave their shares ("parts") unsummed, one per
+program, and the next kernel that reads the vector adds them up as it loads it:
+
+    layer output = input + out_bias + sum(attention parts) + ff_bias + sum(feed-forward parts)
+
+The sum runs in a fixed order, so the same seed gives the same notes (atomic adds would not). The final
+LayerNorm and the output head are one more kernel. The kernels read and write the BarCache's own buffers,
+so `BarCache.memory`, `start_bar` and the grammar work as for the other backends; the draw stays in
+PyTorch (compiled by Inductor on the GPU). Arithmetic is fp32 throughout, like the eager step.
 
 With TRITON_INTERPRET=1 set before this module is imported, Triton runs the kernels on the CPU with
 NumPy: how the tests check them on machines without a GPU.
@@ -30,11 +38,11 @@ from torch import Tensor
 
 from engine.incremental import BarCache
 
-# A program's weight tile holds at most TILE elements, and a matrix is split into about PROGRAMS
-# programs, enough to keep a GPU's memory busy. The interpreter runs programs one by one in NumPy:
-# there, one program per matrix is quickest.
+# Programs per matrix: enough to keep a GPU's memory busy; the interpreter runs programs one by one in
+# NumPy, where fewest is quickest. CHUNK: rows of a weight tile that a program multiplies at a time.
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
-TILE, PROGRAMS = (2**22, 1) if INTERPRETING else (8192, 128)
+QKV_PROGRAMS, FEED_FORWARD_PROGRAMS, HEAD_PROGRAMS = (1, 1, 1) if INTERPRETING else (96, 32, 64)
+CHUNK = 128 if INTERPRETING else 16
 ATTENTION_WARPS = 8  # an attention program holds three [slots, d_head] tiles: 256 x 64 for `paper`
 
 
@@ -50,10 +58,33 @@ def _layer_norm(x, mask, n, weight_ptr, bias_ptr, cols, eps):
 
 
 @triton.jit
-def _input_and_qkv(prev_ptr, token_ptr, embedding_ptr, tokens_ptr, inject_ptr, index_ptr, states_ptr, x_ptr,
-                   ln_w_ptr, ln_b_ptr, w_ptr, q_ptr, keys_ptr, values_ptr, D, M, H, DH, SLOTS, eps,
-                   EMBED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
-    """Program (row block, batch row): rows of W_qkv [3D, D] (q, then k, then v) times ln1(x)."""
+def _add_parts(total, parts_ptr, bias_ptr, n_parts, cols, col_ok, D):
+    """total + bias + the n_parts rows of parts [n_parts, D], in order."""
+    total += tl.load(bias_ptr + cols, mask=col_ok, other=0.0)
+    for part in range(n_parts):
+        total += tl.load(parts_ptr + part * D + cols, mask=col_ok, other=0.0)
+    return total
+
+
+@triton.jit
+def _after_attention(states_ptr, attn_parts_ptr, out_bias_ptr, b, index, cols, col_ok, D, M, H):
+    """A layer's input (read back from its memory states) plus its attention output: LayerNorm 2's input."""
+    x = tl.load(states_ptr + (b * M + index) * D + cols, mask=col_ok, other=0.0)
+    return _add_parts(x, attn_parts_ptr + b * H * D, out_bias_ptr, H, cols, col_ok, D)
+
+
+@triton.jit
+def _layer_output(states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, b, index, cols, col_ok,
+                  D, M, H, P):
+    mid = _after_attention(states_ptr, attn_parts_ptr, out_bias_ptr, b, index, cols, col_ok, D, M, H)
+    return _add_parts(mid, ff_parts_ptr + b * P * D, ff_bias_ptr, P, cols, col_ok, D)
+
+
+@triton.jit
+def _qkv(token_ptr, embedding_ptr, tokens_ptr, prev_states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr,
+         ff_bias_ptr, inject_ptr, index_ptr, states_ptr, ln_w_ptr, ln_b_ptr, w_ptr, q_ptr, keys_ptr, values_ptr,
+         D, M, H, DH, P, SLOTS, eps, EMBED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Program (row block, batch row): rows of W_qkv [3D, D] (q, then k, then v) times ln1(layer input)."""
     block, b = tl.program_id(0), tl.program_id(1)
     index = tl.load(index_ptr)
     cols = tl.arange(0, BLOCK_D)
@@ -62,10 +93,10 @@ def _input_and_qkv(prev_ptr, token_ptr, embedding_ptr, tokens_ptr, inject_ptr, i
         token = tl.load(token_ptr + b)
         prev = tl.load(embedding_ptr + token * D + cols, mask=col_ok, other=0.0)
     else:
-        prev = tl.load(prev_ptr + b * D + cols, mask=col_ok, other=0.0)
+        prev = _layer_output(prev_states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, b, index,
+                             cols, col_ok, D, M, H, P)
     x = prev + tl.load(inject_ptr + b * D + cols, mask=col_ok, other=0.0)
-    if block == 0:  # one program writes the layer input: for the next kernels, and as next bar's memory
-        tl.store(x_ptr + b * D + cols, x, mask=col_ok)
+    if block == 0:  # one program writes the layer input, as the next bar's memory (and read back below)
         tl.store(states_ptr + (b * M + index) * D + cols, x, mask=col_ok)
         if EMBED:
             tl.store(tokens_ptr + b * M + index, token)
@@ -84,8 +115,10 @@ def _input_and_qkv(prev_ptr, token_ptr, embedding_ptr, tokens_ptr, inject_ptr, i
 
 @triton.jit
 def _attention(q_ptr, keys_ptr, values_ptr, rel_k_ptr, rel_idx_ptr, allowed_ptr, u_ptr, v_ptr, index_ptr,
-               out_ptr, H, DH, SLOTS, M, N_DIST, scale, BLOCK_S: tl.constexpr, BLOCK_DH: tl.constexpr):
-    """Program (head, batch row): score(s) = (q + u).k_s + (q + v).R(i - s), over the allowed slots s."""
+               out_w_t_ptr, attn_parts_ptr, D, H, DH, SLOTS, M, N_DIST, scale,
+               BLOCK_S: tl.constexpr, BLOCK_DH: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Program (head, batch row): score(s) = (q + u).k_s + (q + v).R(i - s) over the allowed slots s; the
+    head's output o, then its part of the output projection, W_o[:, head] @ o (no bias)."""
     head, b = tl.program_id(0), tl.program_id(1)
     index = tl.load(index_ptr)
     e = tl.arange(0, BLOCK_DH)
@@ -108,73 +141,57 @@ def _attention(q_ptr, keys_ptr, values_ptr, rel_k_ptr, rel_idx_ptr, allowed_ptr,
     weight = tl.exp(score - tl.max(score, 0))
     weight = weight / tl.sum(weight, 0)
     out = tl.sum(tl.load(values_ptr + slot_offsets, mask=tile_ok, other=0.0) * weight[:, None], 0)
-    tl.store(out_ptr + (b * H + head) * DH + e, out, mask=e_ok)
+
+    cols = tl.arange(0, BLOCK_D)  # W_o transposed: this head's input rows are contiguous
+    w = tl.load(out_w_t_ptr + (head * DH + e[:, None]) * D + cols[None, :], mask=e_ok[:, None] & (cols < D)[None, :],
+                other=0.0)
+    tl.store(attn_parts_ptr + (b * H + head) * D + cols, tl.sum(w * out[:, None], 0), mask=cols < D)
 
 
 @triton.jit
-def _linear(x_ptr, w_ptr, bias_ptr, residual_ptr, ln_w_ptr, ln_b_ptr, out_ptr, N, K, eps,
-            NORM: tl.constexpr, BIAS: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr,
-            BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Program (row block, batch row): out = gelu?(W [N, K] @ layer_norm?(x) + bias?) + residual?.
-    With NORM the host makes BLOCK_K >= K, so the loop runs once over the whole vector."""
+def _feed_forward(states_ptr, attn_parts_ptr, out_bias_ptr, index_ptr, ln_w_ptr, ln_b_ptr, w1_ptr, b1_ptr,
+                  w2_t_ptr, ff_parts_ptr, D, D_FF, M, H, P, HIDDEN_PER_PROGRAM, eps,
+                  CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Program (p, batch row): hidden units [p * HIDDEN_PER_PROGRAM, ...) = gelu(W1 ln2(mid) + b1), CHUNK
+    at a time, and their part of the second layer, W2[:, units] @ hidden (no bias)."""
+    p, b = tl.program_id(0), tl.program_id(1)
+    index = tl.load(index_ptr)
+    cols = tl.arange(0, BLOCK_D)
+    col_ok = cols < D
+    mid = _after_attention(states_ptr, attn_parts_ptr, out_bias_ptr, b, index, cols, col_ok, D, M, H)
+    h = _layer_norm(mid, col_ok, D, ln_w_ptr, ln_b_ptr, cols, eps)
+    acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    for start in range(p * HIDDEN_PER_PROGRAM, (p + 1) * HIDDEN_PER_PROGRAM, CHUNK):
+        units = start + tl.arange(0, CHUNK)
+        tile_ok = (units < D_FF)[:, None] & col_ok[None, :]
+        w1 = tl.load(w1_ptr + units[:, None] * D + cols[None, :], mask=tile_ok, other=0.0)
+        hidden = tl.sum(w1 * h[None, :], 1) + tl.load(b1_ptr + units, mask=units < D_FF, other=0.0)
+        hidden = 0.5 * hidden * (1.0 + tl.math.erf(hidden * 0.7071067811865476))  # nn.GELU's exact form
+        w2 = tl.load(w2_t_ptr + units[:, None] * D + cols[None, :], mask=tile_ok, other=0.0)  # W2 transposed
+        acc += tl.sum(w2 * hidden[:, None], 0)
+    tl.store(ff_parts_ptr + (b * P + p) * D + cols, acc, mask=col_ok)
+
+
+@triton.jit
+def _head(states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, index_ptr, ln_w_ptr, ln_b_ptr,
+          w_ptr, logits_ptr, V, D, M, H, P, eps, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Program (row block, batch row): rows of the head [V, D] times ln_f(last layer's output)."""
     block, b = tl.program_id(0), tl.program_id(1)
+    index = tl.load(index_ptr)
+    cols = tl.arange(0, BLOCK_D)
+    col_ok = cols < D
+    out = _layer_output(states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, b, index, cols,
+                        col_ok, D, M, H, P)
+    h = _layer_norm(out, col_ok, D, ln_w_ptr, ln_b_ptr, cols, eps)
     rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
-    row_ok = rows < N
-    acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-    for start in range(0, K, BLOCK_K):
-        cols = start + tl.arange(0, BLOCK_K)
-        col_ok = cols < K
-        x = tl.load(x_ptr + b * K + cols, mask=col_ok, other=0.0)
-        if NORM:
-            x = _layer_norm(x, col_ok, K, ln_w_ptr, ln_b_ptr, cols, eps)
-        w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-        acc += w * x[None, :]
-    y = tl.sum(acc, 1)
-    if BIAS:
-        y += tl.load(bias_ptr + rows, mask=row_ok, other=0.0)
-    if GELU:  # nn.GELU's exact form
-        y = 0.5 * y * (1.0 + tl.math.erf(y * 0.7071067811865476))
-    if RESIDUAL:
-        y += tl.load(residual_ptr + b * N + rows, mask=row_ok, other=0.0)
-    tl.store(out_ptr + b * N + rows, y, mask=row_ok)
+    row_ok = rows < V
+    w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+    tl.store(logits_ptr + b * V + rows, tl.sum(w * h[None, :], 1), mask=row_ok)
 
 
-def _row_block(rows: int, block_k: int) -> int:
-    """Rows per program: about PROGRAMS programs, a tile of at most TILE."""
-    return max(2, min(TILE // block_k, triton.next_power_of_2(triton.cdiv(rows, PROGRAMS))))
-
-
-class Linear:
-    """One `_linear` launch with its weights and settings fixed."""
-
-    def __init__(self, weight: Tensor, bias: Tensor | None = None, norm: torch.nn.LayerNorm | None = None,
-                 gelu: bool = False):
-        self.weight = weight.detach().contiguous()
-        self.bias = None if bias is None else bias.detach()
-        self.norm = norm
-        self.gelu = gelu
-        self.block_n, self.block_k = self.blocks(*self.weight.shape, norm=norm is not None)
-
-    @staticmethod
-    def blocks(n: int, k: int, norm: bool) -> tuple[int, int]:
-        """BLOCK_N, BLOCK_K of an [n, k] matrix: with a LayerNorm the whole input vector in one block."""
-        block_k = triton.next_power_of_2(k) if norm else min(triton.next_power_of_2(k), 512)
-        return _row_block(n, block_k), block_k
-
-    def __call__(self, x: Tensor, out: Tensor, residual: Tensor | None = None) -> Tensor:
-        n, k = self.weight.shape
-        norm = self.norm
-        ln_w, ln_b, eps = (norm.weight, norm.bias, norm.eps) if norm is not None else (x, x, 0.0)
-        _linear[(triton.cdiv(n, self.block_n), x.shape[0])](
-            x, self.weight, _or(self.bias, x), _or(residual, x), ln_w, ln_b, out, n, k, eps,
-            NORM=norm is not None, BIAS=self.bias is not None, GELU=self.gelu, RESIDUAL=residual is not None,
-            BLOCK_N=self.block_n, BLOCK_K=self.block_k)
-        return out
-
-
-def _or(tensor: Tensor | None, placeholder: Tensor) -> Tensor:
-    """A pointer argument that the kernel's constexpr flags leave unread still needs a tensor."""
-    return placeholder if tensor is None else tensor
+def rows_per_program(rows: int, programs: int) -> int:
+    """A power of two (as tl.arange needs) of rows, so that about `programs` programs cover `rows`."""
+    return max(2, triton.next_power_of_2(triton.cdiv(rows, programs)))
 
 
 class TritonStep:
@@ -183,46 +200,58 @@ class TritonStep:
     def __init__(self, cache: BarCache):
         model, xl = cache.model, cache.model.decoder
         cfg = model.cfg
-        self.cache = cache
-        self.d, self.heads, self.d_head = cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads
+        if model.head.bias is not None:
+            raise ValueError("the triton head kernel has no bias; the model's head has one")
+        self.cache, self.blocks, self.head, self.ln_f = cache, xl.blocks, model.head.weight, xl.ln_f
+        self.d, self.heads, self.d_head, self.d_ff = cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, cfg.d_ff
+        self.vocab = cfg.vocab_size
         self.slots = 2 * cache.M
-        batch = cache.tokens.shape[0]
+        self.block_d = triton.next_power_of_2(self.d)
+        self.qkv_rows = rows_per_program(3 * self.d, QKV_PROGRAMS)
+        self.head_rows = rows_per_program(self.vocab, HEAD_PROGRAMS)
+        # hidden units per feed-forward program: a multiple of CHUNK
+        self.hidden_per_program = CHUNK * triton.cdiv(self.d_ff, CHUNK * FEED_FORWARD_PROGRAMS)
+        self.ff_programs = triton.cdiv(self.d_ff, self.hidden_per_program)
         with torch.no_grad():
             vocab = torch.arange(cfg.vocab_size, device=cache.tokens.device)
             self.embedding = model.token_embedding(vocab).contiguous()  # both embeddings, added once
-            self.qkv = [torch.cat([b.attn.q_proj.weight, b.attn.kv_proj.weight]).contiguous() for b in xl.blocks]
-        self.out_proj = [Linear(b.attn.out_proj.weight, b.attn.out_proj.bias) for b in xl.blocks]
-        self.feed_in = [Linear(b.mlp[0].weight, b.mlp[0].bias, norm=b.ln2, gelu=True) for b in xl.blocks]
-        self.feed_out = [Linear(b.mlp[2].weight, b.mlp[2].bias) for b in xl.blocks]
-        self.head = Linear(model.head.weight, model.head.bias, norm=xl.ln_f)
-        self.blocks = xl.blocks
-        self.block_d = triton.next_power_of_2(self.d)
-        self.qkv_block_n = _row_block(3 * self.d, self.block_d)
-
-        def buffer(width: int) -> Tensor:
-            return torch.zeros(batch, width, device=cache.tokens.device)
-        self.x, self.mid, self.out, self.q, self.attn = (buffer(self.d) for _ in range(5))
-        self.hidden = buffer(cfg.d_ff)
-        self.logits = buffer(cfg.vocab_size)
+            self.qkv_w = [torch.cat([b.attn.q_proj.weight, b.attn.kv_proj.weight]).contiguous() for b in xl.blocks]
+            # transposed, so that the rows a program multiplies are contiguous in memory
+            self.out_w_t = [b.attn.out_proj.weight.t().contiguous() for b in xl.blocks]
+            self.ff_out_w_t = [b.mlp[2].weight.t().contiguous() for b in xl.blocks]
+        batch, device = cache.tokens.shape[0], cache.tokens.device
+        self.q = torch.zeros(batch, self.d, device=device)
+        self.attn_parts = torch.zeros(batch, self.heads, self.d, device=device)
+        self.ff_parts = torch.zeros(batch, self.ff_programs, self.d, device=device)
+        self.logits = torch.zeros(batch, self.vocab, device=device)
 
     @torch.no_grad()
     def __call__(self, token: Tensor, index: Tensor) -> Tensor:
         cache, d, batch = self.cache, self.d, token.shape[0]
         token = token.contiguous()  # the kernel reads row b at token + b
+        previous = self.blocks[0]  # layer 0 reads the embedding instead: its "previous" arguments go unread
         for layer, block in enumerate(self.blocks):
-            _input_and_qkv[(triton.cdiv(3 * d, self.qkv_block_n), batch)](
-                self.out, token, self.embedding, cache.tokens, cache.inject, index, cache.states[layer], self.x,
-                block.ln1.weight, block.ln1.bias, self.qkv[layer], self.q, cache.keys[layer],
-                cache.values[layer], d, cache.M, self.heads, self.d_head, self.slots, block.ln1.eps,
-                EMBED=layer == 0, BLOCK_N=self.qkv_block_n, BLOCK_D=self.block_d)
+            _qkv[(triton.cdiv(3 * d, self.qkv_rows), batch)](
+                token, self.embedding, cache.tokens, cache.states[max(layer - 1, 0)], self.attn_parts,
+                previous.attn.out_proj.bias, self.ff_parts, previous.mlp[2].bias, cache.inject, index,
+                cache.states[layer], block.ln1.weight, block.ln1.bias, self.qkv_w[layer], self.q, cache.keys[layer],
+                cache.values[layer], d, cache.M, self.heads, self.d_head, self.ff_programs, self.slots, block.ln1.eps,
+                EMBED=layer == 0, BLOCK_N=self.qkv_rows, BLOCK_D=self.block_d)
             attn = block.attn
             _attention[(self.heads, batch)](
                 self.q, cache.keys[layer], cache.values[layer], cache.rel_k[layer], cache.rel_idx, cache.allowed,
-                attn.r_w_bias, attn.r_r_bias, index, self.attn, self.heads, self.d_head, self.slots, cache.M,
-                cache.rel_k.shape[2], 1.0 / math.sqrt(self.d_head),
+                attn.r_w_bias, attn.r_r_bias, index, self.out_w_t[layer], self.attn_parts, d, self.heads,
+                self.d_head, self.slots, cache.M, cache.rel_k.shape[2], 1.0 / math.sqrt(self.d_head),
                 BLOCK_S=triton.next_power_of_2(self.slots), BLOCK_DH=triton.next_power_of_2(self.d_head),
-                num_warps=ATTENTION_WARPS)
-            self.out_proj[layer](self.attn, self.mid, residual=self.x)
-            self.feed_in[layer](self.mid, self.hidden)
-            self.feed_out[layer](self.hidden, self.out, residual=self.mid)
-        return self.head(self.out, self.logits)
+                BLOCK_D=self.block_d, num_warps=ATTENTION_WARPS)
+            _feed_forward[(self.ff_programs, batch)](
+                cache.states[layer], self.attn_parts, attn.out_proj.bias, index, block.ln2.weight, block.ln2.bias,
+                block.mlp[0].weight, block.mlp[0].bias, self.ff_out_w_t[layer], self.ff_parts, d, self.d_ff,
+                cache.M, self.heads, self.ff_programs, self.hidden_per_program, block.ln2.eps,
+                CHUNK=CHUNK, BLOCK_D=self.block_d)
+            previous = block
+        _head[(triton.cdiv(self.vocab, self.head_rows), batch)](
+            cache.states[len(self.blocks) - 1], self.attn_parts, previous.attn.out_proj.bias, self.ff_parts,
+            previous.mlp[2].bias, index, self.ln_f.weight, self.ln_f.bias, self.head, self.logits, self.vocab, d,
+            cache.M, self.heads, self.ff_programs, self.ln_f.eps, BLOCK_N=self.head_rows, BLOCK_D=self.block_d)
+        return self.logits

@@ -25,10 +25,12 @@ def interpreted(check: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_kernels_give_the_eager_steps_logits_and_fill_the_same_cache():
+@pytest.mark.parametrize("check", ["step", "step-gpu-tiling"])
+def test_kernels_give_the_eager_steps_logits_and_fill_the_same_cache(check):
     """Batch 2, a first bar and then one over its memory: logits within 1e-4, and the keys, values, states
-    and tokens the next bar reads are the eager step's."""
-    result = interpreted("step")
+    and tokens the next bar reads are the eager step's. The interpreter is quickest with one program per
+    kernel; step-gpu-tiling splits the work as a GPU does, into many programs and parts."""
+    result = interpreted(check)
     assert result["logit_scale"] > 1.0  # real logits, not zeros on both sides
     assert result["logit_diff"] < 1e-4
     assert set(result["buffer_diff"]) >= {"keys0", "values1", "states1", "tokens"}
@@ -85,22 +87,20 @@ def test_kernels_compile_for_an_h100_at_paper_size_without_spilling_registers(mo
     feed-forward 2048, 8 heads, 254 slots) with the launch settings TritonStep picks, and that no kernel
     spills registers to memory (an attention program holds three 256 x 64 tiles)."""
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    from engine import triton_step as ts
     import triton
 
-    d, d_ff, vocab, heads, slots = 512, 2048, 923, 8, 254
-    linear = {"feed-forward in": (d_ff, d, True), "feed-forward out": (d, d_ff, False),
-              "output projection": (d, d, False), "head": (vocab, d, True)}
-    reports = {}
-    for name, (n, k, norm) in linear.items():
-        block_n, block_k = ts.Linear.blocks(n, k, norm)
-        reports[name] = compile_for_h100(ts._linear, {"NORM": norm, "BIAS": True, "GELU": norm, "RESIDUAL": not norm,
-                                                      "BLOCK_N": block_n, "BLOCK_K": block_k})
-    for embed in (True, False):
-        reports[f"qkv embed={embed}"] = compile_for_h100(
-            ts._input_and_qkv, {"EMBED": embed, "BLOCK_N": ts._row_block(3 * d, d), "BLOCK_D": d})
+    from engine import triton_step as ts
+
+    d, vocab, heads, slots = 512, 923, 8, 254
+    reports = {f"qkv embed={embed}": compile_for_h100(
+        ts._qkv, {"EMBED": embed, "BLOCK_N": ts.rows_per_program(3 * d, ts.QKV_PROGRAMS), "BLOCK_D": d})
+        for embed in (True, False)}
     reports["attention"] = compile_for_h100(
-        ts._attention, {"BLOCK_S": triton.next_power_of_2(slots), "BLOCK_DH": d // heads}, ts.ATTENTION_WARPS)
+        ts._attention, {"BLOCK_S": triton.next_power_of_2(slots), "BLOCK_DH": d // heads, "BLOCK_D": d},
+        ts.ATTENTION_WARPS)
+    reports["feed-forward"] = compile_for_h100(ts._feed_forward, {"CHUNK": ts.CHUNK, "BLOCK_D": d})
+    reports["head"] = compile_for_h100(ts._head, {"BLOCK_N": ts.rows_per_program(vocab, ts.HEAD_PROGRAMS),
+                                                  "BLOCK_D": d})
     for name, report in reports.items():
         assert "Used" in report and "registers" in report, (name, report)
         assert " 0 bytes spill stores" in report, (name, report)

@@ -1,7 +1,7 @@
 """Checks of the triton backend run by Triton's interpreter on the CPU. Run as a script in a process of
 its own (tests/test_triton_step.py does): TRITON_INTERPRET must be set before the kernels are defined.
 
-    TRITON_INTERPRET=1 python tests/triton_interpreted.py step|generator
+    TRITON_INTERPRET=1 python tests/triton_interpreted.py step|step-gpu-tiling|generator
 
 prints one JSON object of measurements for the test to judge."""
 from __future__ import annotations
@@ -17,24 +17,24 @@ from engine.generator import DEFAULT_MODEL, Controls, Generator
 from engine.incremental import BarCache
 
 assert os.environ.get("TRITON_INTERPRET") == "1", "set TRITON_INTERPRET=1"
-from engine.triton_step import TritonStep  # noqa: E402  (after the check: the kernels are defined on import)
+from engine import triton_step  # noqa: E402  (after the check: the kernels are defined on import)
 
 STEPS = 12  # tokens fed per bar: the interpreter takes a fraction of a second per token
 
 
-def step() -> dict:
+def step(steps: int = STEPS) -> dict:
     """The same tokens through the eager step and the kernels, batch 2: a first bar, then one with memory."""
     model, _ = load_model(DEFAULT_MODEL)
     torch.manual_seed(0)
     eager, fused = BarCache(model, 2), BarCache(model, 2)
-    kernels = TritonStep(fused)
-    tokens = torch.randint(3, model.cfg.vocab_size, (2, STEPS))
+    kernels = triton_step.TritonStep(fused)
+    tokens = torch.randint(3, model.cfg.vocab_size, (2, steps))
     logit_diff, memory = 0.0, None
     for bar in range(2):
         inject = torch.randn(2, model.cfg.d_model)
         for cache in (eager, fused):
             cache.start_bar(inject, memory)
-        for i in range(STEPS):
+        for i in range(steps):
             index = torch.tensor(i)
             expected, got = eager.step(tokens[:, i], index), kernels(tokens[:, i], index)
             logit_diff = max(logit_diff, (expected - got).abs().max().item())
@@ -42,6 +42,14 @@ def step() -> dict:
     buffers = {name: (a.float() - b.float()).abs().max().item()
                for (name, a), (_, b) in zip(eager.named_buffers(recurse=False), fused.named_buffers(recurse=False))}
     return {"logit_diff": logit_diff, "logit_scale": expected.abs().max().item(), "buffer_diff": buffers}
+
+
+def step_gpu_tiling() -> dict:
+    """`step` with the work split as on a GPU: several programs per matrix (the last one partly masked),
+    several feed-forward parts to add up, a chunk of 16 hidden units at a time."""
+    triton_step.QKV_PROGRAMS = triton_step.FEED_FORWARD_PROGRAMS = triton_step.HEAD_PROGRAMS = 5
+    triton_step.CHUNK = 16
+    return step(steps=4)
 
 
 def generator() -> dict:
@@ -59,4 +67,4 @@ def generator() -> dict:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    print(json.dumps({"step": step, "generator": generator}[sys.argv[1]]()))
+    print(json.dumps({"step": step, "step-gpu-tiling": step_gpu_tiling, "generator": generator}[sys.argv[1]]()))
