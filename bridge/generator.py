@@ -31,6 +31,7 @@ class Result:
     controls: Controls
     notes: Bar
     mood: tuple[float, float]
+    tonic: Optional[int]  # None: the source has no key guidance
     seconds: float
 
 
@@ -60,7 +61,7 @@ def worker(factory: SourceFactory, conn) -> None:
             source.set_controls(request.controls)
             notes = source.next_bar()
             conn.send(("bar", Result(request.serial, request.controls, list(notes), source.mood(),
-                                     time.perf_counter() - start)))
+                                     source.tonic(), time.perf_counter() - start)))
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         return
     except UserError as err:

@@ -45,8 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help=f"key guidance at the start (--source model): how hard notes keep the piece's key, "
                           f"0..{MAX_KEY_STRENGTH:g}; 0 leaves the model's own notes (default: %(default)s)")
     src.add_argument("--tonic", metavar="NOTE",
-                     help="the key guidance's tonic (--source model), a note name such as A or F#; a live transfer "
-                          "takes the tonic of what was played (default: drawn from the seed)")
+                     help="the key guidance's tonic at the start (--source model), a note name such as A or F#; "
+                          "OSC /cdgmvae/tonic changes it, and a live transfer takes the tonic of what was played "
+                          "(default: drawn from the seed)")
     src.add_argument("--fallback", choices=("repeat", "rest"), default="repeat",
                      help="what plays when a bar is late: the last bar again, or silence")
 

@@ -11,8 +11,9 @@ from bridge.sources import Bar, BarSource, Controls, SourceFactory
 
 class ModelSource(BarSource):
     """Each bar from the CDGMVAE generator; controls map onto its targets, lambda, temperature and key
-    guidance.
-    Turning transfer on continues from the bars heard on --midi-in, moved toward the target by lambda."""
+    guidance (strength and tonic).
+    Turning transfer on continues from the bars heard on --midi-in, moved toward the target by lambda, in
+    the key of what was played."""
 
     def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int,
                  tonic: Optional[int] = None) -> None:
@@ -42,11 +43,16 @@ class ModelSource(BarSource):
             played = [codec.bar_tokens(sorted(bar, key=codec.note_order), tempo_bin)[0] for bar in self.heard]
             self.generator.continue_from(played)
         self.transferring = self.controls.transfer
+        if self.controls.tonic is not None:  # after the transfer: a tonic chosen since wins
+            self.generator.tonic = self.controls.tonic
         self.last = self.generator.next_bar()
         return self.last.notes
 
     def mood(self) -> tuple[float, float]:
         return (self.last.valence, self.last.arousal) if self.last else super().mood()
+
+    def tonic(self) -> Optional[int]:
+        return self.generator.tonic
 
 
 def model_factory(args: argparse.Namespace) -> SourceFactory:

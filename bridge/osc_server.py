@@ -93,7 +93,7 @@ class LiveState:
         name = spec.address.rsplit("/", 1)[1]
         with self.lock:
             c = self.controls
-            if name in ("valence", "arousal", "temperature", "key_strength"):
+            if name in ("valence", "arousal", "temperature", "key_strength", "tonic"):
                 self.controls = c.with_(**{name: args[0]})
             elif name == "lambda":
                 self.controls = c.with_(lam=args[0])
@@ -101,7 +101,8 @@ class LiveState:
                 valence, arousal = EMOTION_VA[args[0]]
                 self.controls = c.with_(valence=valence, arousal=arousal)
             elif name == "transfer":
-                self.controls = c.with_(transfer=bool(args[0]))
+                # a transfer takes the tonic of what was played, in place of one chosen before it
+                self.controls = c.with_(transfer=bool(args[0]), tonic=None if args[0] else c.tonic)
             elif name == "play":
                 self.play_request = bool(args[0])
             elif name == "panic":

@@ -10,6 +10,7 @@ from typing import Optional
 
 from engine.emotion import (EMOTION_VA, EMOTIONS, MAX_KEY_STRENGTH,  # noqa: F401  (part of this table's API)
                             nearest_emotion)
+from engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
 
 PREFIX = "/cdgmvae"
 
@@ -39,6 +40,9 @@ CONTROLS = (
     OscMessage(f"{PREFIX}/key_strength", "f",
                "key guidance: how hard notes keep the piece's key, major for high valence and minor for low "
                "(0 = the model's own notes; 2 at the start)", 0.0, MAX_KEY_STRENGTH),
+    OscMessage(f"{PREFIX}/tonic", "i",
+               "key guidance's tonic, from the next bar on: 0 = C .. 11 = B (until a live transfer takes the "
+               "tonic of what was played)", 0, 11),
     OscMessage(f"{PREFIX}/play", "i", "1 plays, 0 stops (all notes off)", 0, 1),
     OscMessage(f"{PREFIX}/panic", "", "all notes off on every channel now"),
     OscMessage(f"{PREFIX}/transfer", "i",
@@ -57,6 +61,8 @@ FEEDBACK = (
     OscMessage(f"{PREFIX}/fb/playing", "i", "1 while playing", 0, 1, direction="out"),
     OscMessage(f"{PREFIX}/fb/missed", "i", "bars that missed their deadline so far", 0, 2**31 - 1,
                direction="out"),
+    OscMessage(f"{PREFIX}/fb/tonic", "i", "key guidance's tonic of the bar now playing, 0 = C .. 11 = B "
+               "(the model's bars only)", 0, 11, direction="out"),
 )
 
 TABLE = CONTROLS + FEEDBACK

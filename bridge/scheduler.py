@@ -17,7 +17,7 @@ from bridge.clock import QUANTUM
 from bridge.generator import Generator, Result
 from bridge.midi_out import MidiOut
 from bridge.osc_server import LiveState, OscServer
-from bridge.osc_spec import nearest_emotion
+from bridge.osc_spec import PITCH_NAMES, nearest_emotion
 from bridge.player import Player
 from bridge.sources import Bar, Controls
 
@@ -53,6 +53,7 @@ class Scheduler:
         self.last_notes: Bar = []
         self.mood = (state.controls.valence, state.controls.arousal)
         self.lam = state.controls.lam
+        self.tonic: Optional[int] = None  # key guidance's tonic of the last bar, where the source has one
         self.gen_times: deque[float] = deque(maxlen=16)
         self.to_monotonic = clock.monotonic_offset()
         self.previous = None          # the timeline of the last step, to see Link move the timeline
@@ -161,11 +162,13 @@ class Scheduler:
         number = self.bars_played
         if result is not None:
             self.last_notes, self.mood, self.lam = result.notes, result.mood, result.controls.lam
+            self.tonic = result.tonic
             target = nearest_emotion(result.controls.valence, result.controls.arousal)
+            key = "" if self.tonic is None else f" tonic={PITCH_NAMES[self.tonic]}"
             log.info(f"bar {number} emotion={nearest_emotion(*self.mood)} target={target} "
                      f"valence={self.mood[0]:.2f} arousal={self.mood[1]:.2f} lambda={self.lam:.2f} "
                      f"gen_ms={result.seconds * 1e3:.1f} slack_ms={(deadline - self.ready_at) * 1e3:.0f} "
-                     f"tempo={timeline.tempo:.1f} notes={len(result.notes)}")
+                     f"tempo={timeline.tempo:.1f} notes={len(result.notes)}{key}")
         else:
             self.missed += 1
             if self.settings.fallback == "rest":
@@ -176,6 +179,8 @@ class Scheduler:
         mark = {"bar": number, "emotion": nearest_emotion(*self.mood), "valence": float(self.mood[0]),
                 "arousal": float(self.mood[1]), "lambda": float(self.lam), "playing": 1,
                 "missed": self.missed}
+        if self.tonic is not None:
+            mark["tonic"] = self.tonic
         self.player.add_bar(self.next_bar * QUANTUM, self.last_notes, mark)
         self.next_bar += 1
         self.bars_played += 1

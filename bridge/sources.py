@@ -17,7 +17,7 @@ import functools
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from engine.emotion import DEFAULT_KEY_STRENGTH
 from engine.errors import UserError
@@ -38,6 +38,7 @@ class Controls:
     lam: float = 0.5            # transition amount: how far each bar moves toward the target
     temperature: float = 1.0
     key_strength: float = DEFAULT_KEY_STRENGTH  # key guidance (engine/key_guidance.py)
+    tonic: Optional[int] = None  # key guidance's tonic chosen over OSC; None keeps the piece's own
     transfer: bool = False      # continue from the bars heard on --midi-in, moved toward the target
 
     def with_(self, **changes) -> "Controls":
@@ -64,6 +65,10 @@ class BarSource:
     def mood(self) -> tuple[float, float]:
         """(valence, arousal) of the bar `next_bar` last returned; shown to controllers as feedback."""
         return self.controls.valence, self.controls.arousal
+
+    def tonic(self) -> Optional[int]:
+        """Key guidance's tonic of the bar `next_bar` last returned (feedback); None for sources without."""
+        return None
 
 
 def step_toward(current: float, target: float, lam: float) -> float:

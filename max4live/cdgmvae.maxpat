@@ -971,10 +971,102 @@
 			{
 				"box": {
 					"id": "obj-40",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						500.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						152.0,
+						86.0,
+						34.0,
+						18.0
+					],
+					"text": "tonic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-41",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						660.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						186.0,
+						84.0,
+						56.0,
+						20.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_enum": [
+								"C",
+								"C#",
+								"D",
+								"Eb",
+								"E",
+								"F",
+								"F#",
+								"G",
+								"Ab",
+								"A",
+								"Bb",
+								"B"
+							],
+							"parameter_longname": "tonic",
+							"parameter_mmax": 11,
+							"parameter_shortname": "Tonic",
+							"parameter_type": 2
+						}
+					},
+					"varname": "tonic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-42",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						820.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend /cdgmvae/tonic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-43",
 					"maxclass": "newobj",
 					"numinlets": 2,
-					"numoutlets": 9,
+					"numoutlets": 10,
 					"outlettype": [
+						"",
 						"",
 						"",
 						"",
@@ -986,24 +1078,24 @@
 						""
 					],
 					"patching_rect": [
-						500.0,
-						260.0,
+						20.0,
+						300.0,
 						150.0,
 						22.0
 					],
-					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed"
+					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed /cdgmvae/fb/tonic"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-41",
+					"id": "obj-44",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						660.0,
-						260.0,
+						180.0,
+						300.0,
 						150.0,
 						22.0
 					],
@@ -1019,7 +1111,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-42",
+					"id": "obj-45",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1028,8 +1120,8 @@
 						"bang"
 					],
 					"patching_rect": [
-						820.0,
-						260.0,
+						340.0,
+						300.0,
 						150.0,
 						22.0
 					],
@@ -1045,13 +1137,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-43",
+					"id": "obj-46",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						20.0,
+						500.0,
 						300.0,
 						150.0,
 						22.0
@@ -1069,7 +1161,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-44",
+					"id": "obj-47",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1078,7 +1170,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						180.0,
+						660.0,
 						300.0,
 						150.0,
 						22.0
@@ -1091,73 +1183,6 @@
 						20.0
 					],
 					"varname": "fb_tempo"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-45",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						340.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						276.0,
-						56.0,
-						54.0,
-						18.0
-					],
-					"text": "emotion"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-46",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						500.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						332.0,
-						56.0,
-						64.0,
-						20.0
-					],
-					"text": "",
-					"varname": "fb_emotion"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-47",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"text": "prepend set"
 				}
 			},
 			{
@@ -1176,6 +1201,73 @@
 					"presentation": 1,
 					"presentation_rect": [
 						276.0,
+						56.0,
+						54.0,
+						18.0
+					],
+					"text": "emotion"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-49",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						340.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						332.0,
+						56.0,
+						64.0,
+						20.0
+					],
+					"text": "",
+					"varname": "fb_emotion"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-50",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						180.0,
+						340.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-51",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						340.0,
+						340.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						276.0,
 						82.0,
 						54.0,
 						18.0
@@ -1186,7 +1278,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-49",
+					"id": "obj-52",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1195,7 +1287,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						20.0,
+						500.0,
 						340.0,
 						150.0,
 						22.0
@@ -1212,13 +1304,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-53",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						180.0,
+						660.0,
 						340.0,
 						150.0,
 						22.0
@@ -1236,7 +1328,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-51",
+					"id": "obj-54",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1245,7 +1337,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						340.0,
+						820.0,
 						340.0,
 						150.0,
 						22.0
@@ -1262,14 +1354,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-55",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
-						340.0,
+						20.0,
+						380.0,
 						150.0,
 						22.0
 					],
@@ -1286,7 +1378,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-53",
+					"id": "obj-56",
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1295,8 +1387,8 @@
 						"bang"
 					],
 					"patching_rect": [
-						660.0,
-						340.0,
+						180.0,
+						380.0,
 						150.0,
 						22.0
 					],
@@ -1312,14 +1404,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-57",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
 						340.0,
+						380.0,
 						150.0,
 						22.0
 					],
@@ -1335,7 +1427,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-55",
+					"id": "obj-58",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1344,7 +1436,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						20.0,
+						500.0,
 						380.0,
 						150.0,
 						22.0
@@ -1361,13 +1453,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-59",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						180.0,
+						660.0,
 						380.0,
 						150.0,
 						22.0
@@ -1384,7 +1476,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-57",
+					"id": "obj-60",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1393,7 +1485,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						340.0,
+						820.0,
 						380.0,
 						150.0,
 						22.0
@@ -1406,6 +1498,24 @@
 						20.0
 					],
 					"varname": "fb_missed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-61",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						420.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend set"
 				}
 			}
 		],
@@ -1869,7 +1979,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-40",
+						"obj-42",
+						0
+					],
+					"source": [
+						"obj-41",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-42",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-43",
 						0
 					],
 					"source": [
@@ -1881,11 +2015,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-42",
+						"obj-45",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						0
 					]
 				}
@@ -1893,11 +2027,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-44",
+						"obj-47",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						1
 					]
 				}
@@ -1905,24 +2039,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-47",
+						"obj-50",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-46",
-						0
-					],
-					"source": [
-						"obj-47",
-						0
 					]
 				}
 			},
@@ -1933,7 +2055,19 @@
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-50",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-52",
+						0
+					],
+					"source": [
+						"obj-43",
 						3
 					]
 				}
@@ -1941,11 +2075,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-51",
+						"obj-54",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						4
 					]
 				}
@@ -1953,11 +2087,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-53",
+						"obj-56",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						5
 					]
 				}
@@ -1965,11 +2099,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-55",
+						"obj-58",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						6
 					]
 				}
@@ -1977,12 +2111,36 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-57",
+						"obj-60",
 						0
 					],
 					"source": [
-						"obj-40",
+						"obj-43",
 						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-61",
+						0
+					],
+					"source": [
+						"obj-43",
+						8
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-41",
+						0
+					],
+					"source": [
+						"obj-61",
+						0
 					]
 				}
 			}
@@ -2026,6 +2184,11 @@
 			"obj-22": [
 				"panic",
 				"Panic",
+				0
+			],
+			"obj-41": [
+				"tonic",
+				"Tonic",
 				0
 			],
 			"inherited_shortname": 1

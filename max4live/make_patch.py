@@ -8,7 +8,9 @@ The device (a MIDI effect: MIDI passes through untouched):
   live.dial valence, arousal, lambda, temperature, key strength -> [prepend /cdgmvae/...] -> [udpsend 127.0.0.1 9000]
   live.tab emotion -> [sel 0 1 2 3] -> messages "/cdgmvae/emotion happy" ...
   live.text play (toggle) -> [prepend /cdgmvae/play]; live.text panic (button) -> "/cdgmvae/panic"
-  [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per feedback address
+  live.menu tonic (C .. B) -> [prepend /cdgmvae/tonic]
+  [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per feedback address; /cdgmvae/fb/tonic
+    -> [prepend set] -> the tonic menu, which so shows the tonic playing without sending it back
   host and port fields -> "host ..." / "port ..." to udpsend, "port ..." to udpreceive
 
 No /cdgmvae/hello: the bridge answers a hello at the port it came from, and [udpsend] sends from a
@@ -21,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PREFIX
+from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
 from engine.emotion import DEFAULT_KEY_STRENGTH
 
 MAXPAT = Path(__file__).with_name("cdgmvae.maxpat")
@@ -38,6 +40,7 @@ DEVICE_WIDTH = FEEDBACK_X + FEEDBACK_COLUMN * 2 - 2
 SHAPES = {
     "live.dial": (1, 2, ["", "float"]),
     "live.tab": (1, 3, ["", "", "float"]),
+    "live.menu": (1, 3, ["", "", "float"]),
     "live.text": (1, 2, ["", ""]),
     "message": (2, 1, [""]),
     "comment": (1, 0, []),
@@ -129,6 +132,13 @@ def osc_range(suffix: str) -> dict:
     return {"parameter_mmin": float(message.low), "parameter_mmax": float(message.high)}
 
 
+def send_value(p: Patcher, control: str, suffix: str, send: str):
+    """control -> [prepend /cdgmvae/<suffix>] -> [udpsend]"""
+    prepend = p.add("newobj", f"prepend {PREFIX}/{suffix}")
+    p.connect(control, prepend)
+    p.connect(prepend, send)
+
+
 def show_default(p: Patcher, loadbang: str, value, field: str):
     """At load, show the default in an entry field without sending it (udpsend/udpreceive have it)."""
     message = p.add("message", f"set {value}")
@@ -147,9 +157,7 @@ def build() -> dict:
         dial = p.parameter("live.dial", (8 + DIAL_STEP * i, 4, 44, 48), suffix, shortname, 0,
                            parameter_initial=[initial], parameter_initial_enable=1,
                            parameter_unitstyle=1, **osc_range(suffix))
-        prepend = p.add("newobj", f"prepend {PREFIX}/{suffix}")
-        p.connect(dial, prepend)
-        p.connect(prepend, send)
+        send_value(p, dial, suffix, send)
 
     tab = p.parameter("live.tab", (8, 58, 204, 20), "emotion", "Emotion", 2, num_lines_patching=1,
                       num_lines_presentation=1, parameter_enum=list(EMOTIONS), parameter_mmax=len(EMOTIONS) - 1)
@@ -162,9 +170,7 @@ def build() -> dict:
 
     play = p.parameter("live.text", (8, 84, 64, 20), "play", "Play", 2, mode=1, text="Play",
                        texton="Playing", parameter_enum=["off", "on"], parameter_mmax=1)
-    play_prepend = p.add("newobj", f"prepend {PREFIX}/play")
-    p.connect(play, play_prepend)
-    p.connect(play_prepend, send)
+    send_value(p, play, "play", send)
 
     # Panic is momentary, so it is not stored with the set (parameter_invisible: not automatable).
     panic = p.parameter("live.text", (80, 84, 64, 20), "panic", "Panic", 2, mode=0, text="Panic",
@@ -195,16 +201,26 @@ def build() -> dict:
         p.connect(number, port_prepend)
         p.connect(port_prepend, target)
 
+    # No initial value: until one is chosen the piece keeps its own tonic, which the menu then shows.
+    p.label("tonic", (152, 86, 34, 18))
+    tonic = p.parameter("live.menu", (186, 84, 56, 20), "tonic", "Tonic", 2, parameter_enum=list(PITCH_NAMES),
+                        parameter_mmax=len(PITCH_NAMES) - 1)
+    send_value(p, tonic, "tonic", send)
+
     router = p.add("newobj", "route " + " ".join(m.address for m in FEEDBACK))
     p.connect(receive, router)
+    shown_by_control = {f"{PREFIX}/fb/tonic": tonic}  # through "set", so that showing it does not send it
+    in_columns = [m for m in FEEDBACK if m.address not in shown_by_control]
     for i, message in enumerate(FEEDBACK):
-        column, row = divmod(i, 4)
-        x, y = FEEDBACK_X + FEEDBACK_COLUMN * column, 4 + 26 * row
-        name = message.address.rsplit("/", 1)[1]
-        p.label(name, (x, y, 54, 18))
-        display = p.add(DISPLAY[message.types], "" if message.types == "s" else None, at=(x + 56, y, 64, 20), varname=f"fb_{name}",
-                        **({"format": 6} if message.types == "f" else {}))
-        if message.types == "s":
+        display = shown_by_control.get(message.address)
+        if display is None:
+            column, row = divmod(in_columns.index(message), 4)
+            x, y = FEEDBACK_X + FEEDBACK_COLUMN * column, 4 + 26 * row
+            name = message.address.rsplit("/", 1)[1]
+            p.label(name, (x, y, 54, 18))
+            display = p.add(DISPLAY[message.types], "" if message.types == "s" else None, at=(x + 56, y, 64, 20),
+                            varname=f"fb_{name}", **({"format": 6} if message.types == "f" else {}))
+        if message.types == "s" or message.address in shown_by_control:
             set_text = p.add("newobj", "prepend set")
             p.connect(router, set_text, outlet=i)
             p.connect(set_text, display)

@@ -5,9 +5,10 @@ A .tosc (TouchOSC, the 2020s app) is zlib-compressed XML: <lexml version='3'> ho
 ...), <values> (x, y, touch, text), <messages> (<osc> with triggers, a path and arguments, each
 made of partials: a CONSTANT, or the VALUE of one of the node's values) and <children>.
 
-The layout: an XY pad (valence x arousal), faders for lambda, temperature and key strength, the four emotion
-buttons, play (toggle), panic, hello (registers the tablet for feedback; also sent on start), and
-one label per feedback address, which shows the bridge's messages.
+The layout: an XY pad (valence x arousal), faders for lambda, temperature and key strength, a radio of
+the 12 tonics (C .. B) under them, the four emotion buttons, play (toggle), panic, hello (registers the
+tablet for feedback; also sent on start), and one label per feedback address, which shows the bridge's
+messages.
 
 `python -m max4live.make_tosc` regenerates it; `--check` exits 1 when the committed layout differs.
 """
@@ -20,11 +21,12 @@ import zlib
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PREFIX
+from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
 from engine.emotion import DEFAULT_KEY_STRENGTH
 
 TOSC = Path(__file__).parent / "touchosc" / "cdgmvae.tosc"
 WIDTH, HEIGHT = 1024, 768
+SLIDERS = 480  # height of the XY pad and the faders
 GREY, WHITE, RED, BLUE = (0.25, 0.25, 0.25, 1.0), (1.0, 1.0, 1.0, 1.0), (0.8, 0.15, 0.1, 1.0), (0.2, 0.45, 0.8, 1.0)
 EMOTION_COLORS = {"happy": (0.95, 0.75, 0.1, 1.0), "tense": (0.85, 0.3, 0.2, 1.0),
                   "sad": (0.3, 0.4, 0.8, 1.0), "calm": (0.3, 0.7, 0.5, 1.0)}
@@ -141,18 +143,26 @@ class Layout:
 
 def build() -> ET.Element:
     lay = Layout()
-    pad = lay.control("XY", "valence_arousal", (16, 16, 440, 560), BLUE, {"x": 0.5, "y": 0.5})
+    pad = lay.control("XY", "valence_arousal", (16, 16, 440, SLIDERS), BLUE, {"x": 0.5, "y": 0.5})
     osc(pad, f"{PREFIX}/valence", "x", var="x")
     osc(pad, f"{PREFIX}/arousal", "y", var="y")
-    lay.label("pad_caption", "valence (x)  /  arousal (y)", (16, 580, 440, 32))
+    lay.label("pad_caption", "valence (x)  /  arousal (y)", (16, SLIDERS + 20, 440, 32))
 
     for x, name, default in ((472, "lambda", 0.5), (592, "temperature", 1.0),
                              (712, "key_strength", DEFAULT_KEY_STRENGTH)):
         spec = BY_ADDRESS[f"{PREFIX}/{name}"]
-        fader = lay.control("FADER", name, (x, 16, 104, 560), BLUE,
+        fader = lay.control("FADER", name, (x, 16, 104, SLIDERS), BLUE,
                             {"x": (default - spec.low) / (spec.high - spec.low)})
         osc(fader, spec.address, "x")
-        lay.label(f"{name}_caption", name, (x - 8, 580, 120, 32))
+        lay.label(f"{name}_caption", name, (x - 8, SLIDERS + 20, 120, 32))
+
+    # x is the index of the chosen step: 0 = C .. 11 = B, as the table wants
+    cell = 66  # twelve steps under the pad and the faders
+    tonic = lay.control("RADIO", "tonic", (16, SLIDERS + 60, cell * len(PITCH_NAMES), 56), BLUE, {"x": 0},
+                        steps=len(PITCH_NAMES))
+    osc(tonic, f"{PREFIX}/tonic", "x")
+    for i, name in enumerate(PITCH_NAMES):
+        lay.label(f"tonic_{name}", name, (16 + cell * i, SLIDERS + 60, cell, 56))
 
     for i, emotion in enumerate(EMOTIONS):
         button = lay.button(emotion, (832, 16 + 92 * i, 176, 80), EMOTION_COLORS[emotion])
@@ -161,11 +171,12 @@ def build() -> ET.Element:
     osc(lay.button("panic", (832, 476, 84, 96), RED), f"{PREFIX}/panic", condition="RISE")
     osc(lay.button("hello", (924, 476, 84, 96), GREY), f"{PREFIX}/hello", condition="RISE")
 
+    width = (WIDTH - 16) // len(FEEDBACK)
     for i, message in enumerate(FEEDBACK):
         name = message.address.rsplit("/", 1)[1]
-        x = 16 + 126 * i
-        lay.label(f"fb_{name}_caption", name, (x, 632, 118, 32), size=16)
-        shown = lay.label(f"fb_{name}", "-", (x, 668, 118, 64), size=28)
+        x = 16 + width * i
+        lay.label(f"fb_{name}_caption", name, (x, 632, width - 8, 32), size=16)
+        shown = lay.label(f"fb_{name}", "-", (x, 668, width - 8, 64), size=28)
         osc(shown, message.address, var="text", send=False)
     return lay.root
 

@@ -20,14 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK
+from bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
 from max4live import build, make_patch
 
 ROOT = Path(__file__).resolve().parents[1]
 MAXPAT = ROOT / "max4live" / "cdgmvae.maxpat"
 AMXD = ROOT / "max4live" / "cdgmvae.amxd"
 CONTROL = {m.address: m for m in CONTROLS}
-DISPLAYS = {"i": {"number"}, "f": {"flonum"}, "s": {"message", "comment"}}
+DISPLAYS = {"i": {"number", "live.menu"}, "f": {"flonum"}, "s": {"message", "comment"}}  # a menu shows its item
+# Controls of the OSC table the device does not send, and why.
+NOT_SENT = {"/cdgmvae/hello": "[udpsend] cannot receive the reply (make_patch.py)",
+            "/cdgmvae/transfer": "not on the device yet"}
 
 
 class Graph:
@@ -150,6 +153,24 @@ def test_the_device_has_every_control_of_the_issue(patcher):
     assert {boxes[s["box"]]["maxclass"] for s in by_address["panic"]} == {"message"}
 
 
+def test_the_device_sends_every_control_of_the_osc_table(patcher):
+    sent = {send["address"] for send in osc_sends(Graph(patcher))}
+    assert {m.address for m in CONTROLS} - sent == set(NOT_SENT)
+
+
+def test_the_tonic_menu_chooses_among_the_twelve_tonics_and_shows_the_one_playing(patcher):
+    graph = Graph(patcher)
+    (send,) = [s for s in osc_sends(graph) if s["address"] == "/cdgmvae/tonic"]
+    menu = graph.boxes[send["box"]]
+    assert menu["maxclass"] == "live.menu"
+    assert menu["saved_attribute_attributes"]["valueof"]["parameter_enum"] == list(PITCH_NAMES)  # index = tonic
+    assert (send["low"], send["high"]) == (0, 11)
+    (route,) = [b for b in graph.objects("route") if "/cdgmvae/fb/tonic" in b["text"]]
+    shown = graph.out_of(route, route["text"].split()[1:].index("/cdgmvae/fb/tonic"))
+    # through "set": shown without being sent back to the bridge
+    assert [b["text"] for b in shown] == ["prepend set"] and graph.out_of(shown[0]) == [menu]
+
+
 def test_every_feedback_address_is_shown(patcher):
     graph = Graph(patcher)
     (receive,) = graph.objects("udpreceive")
@@ -184,7 +205,7 @@ def test_presentation_mode_with_live_parameters(patcher):
     assert patcher["openinpresentation"] == 1
     graph = Graph(patcher)
     live = [b for b in graph.boxes.values() if b["maxclass"].startswith("live.")]
-    assert {b["maxclass"] for b in live} == {"live.dial", "live.tab", "live.text"}
+    assert {b["maxclass"] for b in live} == {"live.dial", "live.tab", "live.text", "live.menu"}
     for box in live:
         assert box["presentation"] == 1 and box["parameter_enable"] == 1
         assert box["id"] in patcher["parameters"]

@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK
+from bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
 from max4live import make_tosc
 
 TOSC = Path(__file__).resolve().parents[1] / "max4live" / "touchosc" / "cdgmvae.tosc"
@@ -119,6 +119,29 @@ def test_the_layout_has_every_control_of_the_issue(root):
     assert prop(play["node"], "buttonType").findtext("value") != "0"  # a toggle
     (panic,) = by_address["/cdgmvae/panic"]
     assert panic["arguments"] == [] and prop(panic["node"], "buttonType").findtext("value") == "0"
+    (tonic,) = by_address["/cdgmvae/tonic"]
+    assert tonic["node"].get("type") == "RADIO" and prop(tonic["node"], "steps").findtext("value") == "12"
+    assert [(a["value"], a["type"], a["low"], a["high"]) for a in tonic["arguments"]] == [("x", "i", 0, 11)]
+
+
+def test_the_layout_sends_every_control_of_the_osc_table_but_transfer(root):
+    sent = {m["address"] for m in messages(root, sending=True)}
+    assert {m.address for m in CONTROLS} - sent == {"/cdgmvae/transfer"}
+
+
+def test_the_tonic_radio_is_captioned_c_to_b(root):
+    """Step i of the radio sends tonic i: its captions, left to right, read C .. B, one on each step."""
+    def frame(node: ET.Element) -> list[float]:
+        return [float(prop(node, "frame").findtext(f"value/{k}")) for k in "xywh"]
+
+    def text(node: ET.Element) -> str:
+        return next(v.findtext("default") for v in node.findall("values/value") if v.findtext("key") == "text")
+
+    (radio,) = [n for n in root.iter("node") if n.get("type") == "RADIO"]
+    x, y, w, h = frame(radio)
+    captions = sorted((frame(n)[0], text(n)) for n in root.iter("node")
+                      if n.get("type") == "LABEL" and frame(n)[1] == y and x <= frame(n)[0] < x + w)
+    assert captions == [(x + i * w / len(PITCH_NAMES), name) for i, name in enumerate(PITCH_NAMES)]
 
 
 def test_the_layout_says_hello_on_start(root):

@@ -134,7 +134,7 @@ class Live:
         for _, line in list(self.lines):
             m = re.search(r"bar (\d+) (MISSED)?", line)
             if m:
-                fields = dict(re.findall(r"(\w+)=([\w.]+)", line))
+                fields = dict(re.findall(r"(\w+)=([\w.#]+)", line))
                 out.append({**fields, "bar": int(m.group(1)), "late": bool(m.group(2))})
         return out
 

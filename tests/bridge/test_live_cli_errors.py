@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bridge.osc_spec import TABLE
+from bridge.osc_spec import TABLE, markdown_table
 from live_harness import REPO
 
 
@@ -25,6 +25,11 @@ def test_osc_spec_prints_the_table():
     table = json.loads(cdgmvae("osc-spec", "--json").stdout)
     assert [row["address"] for row in table] == [m.address for m in TABLE]
     assert table[0]["low"] == 0.0 and table[0]["high"] == 1.0 and table[0]["types"] == "f"
+
+
+def test_the_readme_shows_the_osc_table():
+    assert markdown_table() in (REPO / "README.md").read_text(encoding="utf-8"), \
+        "stale: paste `cdgmvae osc-spec` into README.md"
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

@@ -13,6 +13,8 @@ import time
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from engine import codec
+from engine.features import PITCH_NAMES, clip_profile, key_scores
 from live_harness import free_udp_port, wait_until
 
 BPM = "240"
@@ -78,6 +80,42 @@ def test_emotion_and_lambda_apply_from_the_next_bar(live_factory, oscdump, test_
     bars = [int(v) for v in oscdump.values("/cdgmvae/fb/bar")]
     assert bars[:6] == list(range(6))
     assert float(oscdump.values("/cdgmvae/fb/tempo")[0]) == pytest.approx(240.0)
+    assert oscdump.values("/cdgmvae/fb/tonic") == []  # a clip has no key guidance
+
+
+def test_tonic_applies_from_the_next_bar_and_is_fed_back(live_factory, oscdump, tmp_path):
+    """The model's bars: /cdgmvae/tonic 9 puts the next bars in A (major: happy) instead of E flat, bad
+    tonics are ignored and logged, and /cdgmvae/fb/tonic shows the tonic of each bar as it plays."""
+    record = tmp_path / "live.mid"
+    live = live_factory("--bpm", BPM, "--source", "model", "--seed", "3", "--emotion", "happy", "--tonic", "Eb",
+                        "--record", str(record), "--feedback", f"127.0.0.1:{oscdump.port}")
+    live.wait_for(r"bar 1 ", timeout=120)
+    for types, bad in (("i", 12), ("i", -1), ("f", 9.5), ("s", "A")):
+        oscsend(live.osc_port, "/cdgmvae/tonic", types, bad)
+    live.wait_for(r"OSC: ignored: /cdgmvae/tonic: 12 is outside 0\.\.11", timeout=5)
+    seen = len(live.bars())
+    live.wait_for(fr"bar {seen} ", timeout=10)  # just past a bar's deadline: the next bar is seen+1
+    oscsend(live.osc_port, "/cdgmvae/tonic", "i", 9)
+    changed = int(live.wait_for(r"bar (\d+) .*tonic=A")[0].group(1))
+    live.wait_for(fr"bar {changed + 7} ", timeout=15)
+    assert live.interrupt() == 0
+
+    # on a loaded machine the message can land a bar late, after the next bar was already asked for
+    assert changed in (seen + 1, seen + 2)
+    tonics = [b.get("tonic") for b in live.bars()]
+    assert tonics[:changed] == ["Eb"] * changed and set(tonics[changed:]) == {"A"}
+    assert re.search(r"\b4 OSC messages ignored", live.output()), live.output()[-1500:]
+
+    # the feedback of each bar, sent as the bar starts: all but perhaps the last bar logged
+    wait_until(lambda: len(oscdump.values("/cdgmvae/fb/tonic")) >= len(tonics) - 1, 3, "feedback of every bar")
+    shown = [PITCH_NAMES[int(v)] for v in oscdump.values("/cdgmvae/fb/tonic")]
+    assert shown == tonics[:len(shown)]
+
+    piece = codec.encode(record)
+    bars = [[]] * piece.report.leading_bars_dropped + piece.notes  # bar n of the file is bar n played
+    before, after = (key_scores(clip_profile(b)) for b in (bars[:changed], bars[changed: changed + 6]))
+    a_major = PITCH_NAMES.index("A")
+    assert int(after.argmax()) % 12 == a_major and after[a_major] > 0.5 > before[a_major]
 
 
 def test_hello_registers_the_sender_for_feedback(live_factory, test_clip):

@@ -23,6 +23,8 @@ from engine.notes import GridNote
     ("/cdgmvae/play", [1.0], 1),                # a whole float where an int is expected is fine
     ("/cdgmvae/play", [True], 1),
     ("/cdgmvae/emotion", ["Sad"], "sad"),
+    ("/cdgmvae/tonic", [9], 9),
+    ("/cdgmvae/tonic", [11.0], 11),             # a whole float, as for every int
 ])
 def test_valid_messages(address, params, value):
     spec, args = validate(address, params)
@@ -43,6 +45,12 @@ def test_valid_messages(address, params, value):
     ("/cdgmvae/play", [2]),
     ("/cdgmvae/emotion", ["angry"]),
     ("/cdgmvae/emotion", [1]),
+    ("/cdgmvae/tonic", [12]),
+    ("/cdgmvae/tonic", [13]),
+    ("/cdgmvae/tonic", [-1]),
+    ("/cdgmvae/tonic", [9.5]),
+    ("/cdgmvae/tonic", ["A"]),
+    ("/cdgmvae/tonic", []),
     ("/cdgmvae/panic", [1]),
     ("/cdgmvae/fb/bar", [3]),                   # feedback goes out, never in
     ("/cdgmvae/volume", [0.5]),
@@ -65,6 +73,18 @@ def test_state_applies_checked_messages():
     assert controls.key_strength == 0.5
     assert play is False and panic is False
     assert state.take()[1] is None  # a play request is taken once
+
+
+def test_a_chosen_tonic_holds_until_a_transfer_takes_the_played_one():
+    state = LiveState(Controls())
+    assert state.take()[0].tonic is None  # the piece's own
+    state.apply(*validate("/cdgmvae/tonic", [9]))
+    state.apply(*validate("/cdgmvae/transfer", [0]))
+    assert state.take()[0].tonic == 9
+    state.apply(*validate("/cdgmvae/transfer", [1]))
+    assert state.take()[0].tonic is None
+    state.apply(*validate("/cdgmvae/tonic", [2]))  # chosen while transferring
+    assert state.take()[0].tonic == 2
 
 
 def messages(player: Player, upto: float) -> list[tuple[float, mido.Message]]:
@@ -187,3 +207,21 @@ def test_model_source_passes_every_control_to_the_generator():
     c = source.generator.controls
     assert (c.valence, c.arousal, c.lam, c.temperature, c.key_strength) == (0.0, 1.0, 0.25, 0.5, 3.0)
     assert source.next_bar()
+    assert source.tonic() == 9  # and fed back
+
+
+def test_model_source_plays_in_the_chosen_tonic_then_in_the_one_a_transfer_heard():
+    from bridge.model_source import ModelSource
+    source = ModelSource(None, "eager", seed=0, threads=1, tonic=3)
+    source.set_controls(Controls(tonic=9))
+    source.next_bar()
+    assert source.generator.tonic == source.tonic() == 9
+    # I IV V I in G major
+    g_major = (55, 59, 62, 60, 64, 67, 62, 66, 69, 55, 59, 62, 67)
+    source.hear([[GridNote(1, pitch, 100, position, 4) for position, pitch in enumerate(g_major)]])
+    source.set_controls(Controls(transfer=True))  # /cdgmvae/transfer 1 clears the chosen tonic
+    source.next_bar()
+    assert source.tonic() == 7
+    source.set_controls(Controls(transfer=True, tonic=2))
+    source.next_bar()
+    assert source.tonic() == 2
