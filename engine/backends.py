@@ -11,7 +11,7 @@
             torch.compile cannot trace fbgemm's packed weights, so each int8 Linear is one opaque custom op
             in the graph and Inductor fuses everything around them.
 - tensorrt: torch.compile with the torch-tensorrt backend (optional extra, NVIDIA GPU only).
-- triton:   the step as hand-written Triton kernels, five per layer (engine/triton_step.py), the draw
+- triton:   the step as hand-written Triton kernels, three per layer (engine/triton_step.py), the draw
             compiled by Inductor, a whole bar one CUDA graph (NVIDIA GPU; Triton comes with PyTorch's CUDA
             builds).
 """
