@@ -206,12 +206,19 @@ class TritonStep:
         self.d, self.heads, self.d_head, self.d_ff = cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, cfg.d_ff
         self.vocab = cfg.vocab_size
         self.slots = 2 * cache.M
-        self.block_d = triton.next_power_of_2(self.d)
-        self.qkv_rows = rows_per_program(3 * self.d, QKV_PROGRAMS)
-        self.head_rows = rows_per_program(self.vocab, HEAD_PROGRAMS)
+        block_d = triton.next_power_of_2(self.d)
         # hidden units per feed-forward program: a multiple of CHUNK
         self.hidden_per_program = CHUNK * triton.cdiv(self.d_ff, CHUNK * FEED_FORWARD_PROGRAMS)
         self.ff_programs = triton.cdiv(self.d_ff, self.hidden_per_program)
+        # each kernel's compile-time settings (tile sizes, warps), as launched
+        self.settings = {
+            "qkv": dict(BLOCK_N=rows_per_program(3 * self.d, QKV_PROGRAMS), BLOCK_D=block_d),
+            "attention": dict(BLOCK_S=triton.next_power_of_2(self.slots),
+                              BLOCK_DH=triton.next_power_of_2(self.d_head), BLOCK_D=block_d,
+                              num_warps=ATTENTION_WARPS),
+            "feed_forward": dict(CHUNK=CHUNK, BLOCK_D=block_d),
+            "head": dict(BLOCK_N=rows_per_program(self.vocab, HEAD_PROGRAMS), BLOCK_D=block_d),
+        }
         with torch.no_grad():
             vocab = torch.arange(cfg.vocab_size, device=cache.tokens.device)
             self.embedding = model.token_embedding(vocab).contiguous()  # both embeddings, added once
@@ -227,31 +234,30 @@ class TritonStep:
 
     @torch.no_grad()
     def __call__(self, token: Tensor, index: Tensor) -> Tensor:
-        cache, d, batch = self.cache, self.d, token.shape[0]
+        cache, d, batch, settings = self.cache, self.d, token.shape[0], self.settings
         token = token.contiguous()  # the kernel reads row b at token + b
         previous = self.blocks[0]  # layer 0 reads the embedding instead: its "previous" arguments go unread
         for layer, block in enumerate(self.blocks):
-            _qkv[(triton.cdiv(3 * d, self.qkv_rows), batch)](
+            _qkv[(triton.cdiv(3 * d, settings["qkv"]["BLOCK_N"]), batch)](
                 token, self.embedding, cache.tokens, cache.states[max(layer - 1, 0)], self.attn_parts,
                 previous.attn.out_proj.bias, self.ff_parts, previous.mlp[2].bias, cache.inject, index,
                 cache.states[layer], block.ln1.weight, block.ln1.bias, self.qkv_w[layer], self.q, cache.keys[layer],
                 cache.values[layer], d, cache.M, self.heads, self.d_head, self.ff_programs, self.slots, block.ln1.eps,
-                EMBED=layer == 0, BLOCK_N=self.qkv_rows, BLOCK_D=self.block_d)
+                EMBED=layer == 0, **settings["qkv"])
             attn = block.attn
             _attention[(self.heads, batch)](
                 self.q, cache.keys[layer], cache.values[layer], cache.rel_k[layer], cache.rel_idx, cache.allowed,
                 attn.r_w_bias, attn.r_r_bias, index, self.out_w_t[layer], self.attn_parts, d, self.heads,
                 self.d_head, self.slots, cache.M, cache.rel_k.shape[2], 1.0 / math.sqrt(self.d_head),
-                BLOCK_S=triton.next_power_of_2(self.slots), BLOCK_DH=triton.next_power_of_2(self.d_head),
-                BLOCK_D=self.block_d, num_warps=ATTENTION_WARPS)
+                **settings["attention"])
             _feed_forward[(self.ff_programs, batch)](
                 cache.states[layer], self.attn_parts, attn.out_proj.bias, index, block.ln2.weight, block.ln2.bias,
                 block.mlp[0].weight, block.mlp[0].bias, self.ff_out_w_t[layer], self.ff_parts, d, self.d_ff,
                 cache.M, self.heads, self.ff_programs, self.hidden_per_program, block.ln2.eps,
-                CHUNK=CHUNK, BLOCK_D=self.block_d)
+                **settings["feed_forward"])
             previous = block
-        _head[(triton.cdiv(self.vocab, self.head_rows), batch)](
+        _head[(triton.cdiv(self.vocab, settings["head"]["BLOCK_N"]), batch)](
             cache.states[len(self.blocks) - 1], self.attn_parts, previous.attn.out_proj.bias, self.ff_parts,
             previous.mlp[2].bias, index, self.ln_f.weight, self.ln_f.bias, self.head, self.logits, self.vocab, d,
-            cache.M, self.heads, self.ff_programs, self.ln_f.eps, BLOCK_N=self.head_rows, BLOCK_D=self.block_d)
+            cache.M, self.heads, self.ff_programs, self.ln_f.eps, **settings["head"])
         return self.logits

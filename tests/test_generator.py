@@ -158,6 +158,25 @@ def test_gpu_whole_bar_graph_replays_later_bars_as_eager_decodes_them(backend):
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_transfer_keeps_the_cpus_latents_and_decodes_as_eager(generator):
+    """Transfer on a GPU: the moved latents are the CPU's, and the bars decoded from them (the reseed drawn
+    on the GPU's generator) are valid and the same for eager and the fastest GPU backend."""
+    bars = codec.encode(CLIPS[0]).bars[:4]
+    expected = generator.transferred_latents(bars, valence=1.0, arousal=1.0, lam=0.7)
+    model = Generator.load(device="cuda").model
+    fast = "triton" if unavailable_reason("triton", torch.device("cuda")) is None else "compiled"
+    pieces = {}
+    for backend in ("eager", fast):
+        gpu = Generator(model, seed=2, backend=backend)
+        for cpu, moved in zip(expected, gpu.transferred_latents(bars, valence=1.0, arousal=1.0, lam=0.7)):
+            torch.testing.assert_close(moved.cpu(), cpu, atol=1e-4, rtol=1e-4)
+        pieces[backend] = [bar.tokens for bar in gpu.transfer(bars, valence=1.0, arousal=1.0, lam=0.7)]
+    assert pieces[fast] == pieces["eager"]
+    assert len(pieces[fast]) == 4 and all(is_valid_bar(bar, model.cfg.bar_len) for bar in pieces[fast])
+
+
+@pytest.mark.gpu
 @pytest.mark.skipif(unavailable_reason("tensorrt", torch.device("cuda")) is not None,
                     reason="needs a CUDA GPU and torch-tensorrt")
 def test_tensorrt_backend_decodes_valid_bars():

@@ -85,25 +85,28 @@ def compile_for_h100(kernel, constexprs: dict, num_warps: int = 4) -> str:
     return report.stderr
 
 
-def test_kernels_compile_for_an_h100_at_paper_size_without_spilling_registers(monkeypatch):
-    """What the interpreter cannot tell: that the GPU compiler takes every kernel at `paper`'s sizes (d 512,
-    feed-forward 2048, 8 heads, 254 slots) with the launch settings TritonStep picks, and that no kernel
-    spills registers to memory (an attention program holds three 256 x 64 tiles)."""
+@pytest.mark.parametrize("config", ["paper", "small"])
+def test_kernels_compile_for_an_h100_without_spilling_registers(monkeypatch, config):
+    """What the interpreter cannot tell: that the GPU compiler takes every kernel with the settings
+    TritonStep launches it with for `paper` and for `small` (the bundled model), and that no kernel spills
+    registers to memory (an attention program of `paper` holds three 256 x 64 tiles)."""
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    import triton
-
+    pytest.importorskip("triton")
     from engine import triton_step as ts
+    from engine.config import preset
+    from engine.incremental import BarCache
+    from engine.model import CDGMVAE
 
-    d, vocab, heads, slots = 512, 923, 8, 254
-    reports = {f"qkv embed={embed}": compile_for_h100(
-        ts._qkv, {"EMBED": embed, "BLOCK_N": ts.rows_per_program(3 * d, ts.QKV_PROGRAMS), "BLOCK_D": d})
-        for embed in (True, False)}
-    reports["attention"] = compile_for_h100(
-        ts._attention, {"BLOCK_S": triton.next_power_of_2(slots), "BLOCK_DH": d // heads, "BLOCK_D": d},
-        ts.ATTENTION_WARPS)
-    reports["feed-forward"] = compile_for_h100(ts._feed_forward, {"CHUNK": ts.CHUNK, "BLOCK_D": d})
-    reports["head"] = compile_for_h100(ts._head, {"BLOCK_N": ts.rows_per_program(vocab, ts.HEAD_PROGRAMS),
-                                                  "BLOCK_D": d})
+    with torch.device("meta"):  # shapes only: no memory, no time for the weights
+        step = ts.TritonStep(BarCache(CDGMVAE(preset(config)), 1))
+    kernels = {"qkv": ts._qkv, "attention": ts._attention, "feed_forward": ts._feed_forward, "head": ts._head}
+    reports = {}
+    for name, kernel in kernels.items():
+        settings = dict(step.settings[name])
+        warps = settings.pop("num_warps", 4)
+        for embed in ((True, False) if name == "qkv" else (None,)):
+            flags = {} if embed is None else {"EMBED": embed}
+            reports[f"{name} {flags}"] = compile_for_h100(kernel, {**settings, **flags}, warps)
     for name, report in reports.items():
         assert "Used" in report and "registers" in report, (name, report)
         assert " 0 bytes spill stores" in report, (name, report)
