@@ -572,7 +572,7 @@
 				"box": {
 					"id": "obj-22",
 					"maxclass": "live.text",
-					"mode": 0,
+					"mode": 1,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -582,6 +582,66 @@
 					"parameter_enable": 1,
 					"patching_rect": [
 						500.0,
+						140.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						216.0,
+						58.0,
+						52.0,
+						20.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_enum": [
+								"off",
+								"on"
+							],
+							"parameter_longname": "transfer",
+							"parameter_mmax": 1,
+							"parameter_shortname": "Transfer",
+							"parameter_type": 2
+						}
+					},
+					"text": "Transfer",
+					"texton": "Transfer",
+					"varname": "transfer"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-23",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						660.0,
+						140.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend /cdgmvae/transfer"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-24",
+					"maxclass": "live.text",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						820.0,
 						140.0,
 						150.0,
 						22.0
@@ -613,42 +673,6 @@
 			},
 			{
 				"box": {
-					"id": "obj-23",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"patching_rect": [
-						660.0,
-						140.0,
-						150.0,
-						22.0
-					],
-					"text": "t b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-24",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						820.0,
-						140.0,
-						150.0,
-						22.0
-					],
-					"text": "/cdgmvae/panic"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-25",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -662,14 +686,14 @@
 						150.0,
 						22.0
 					],
-					"text": "loadbang"
+					"text": "t b"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-26",
-					"maxclass": "newobj",
-					"numinlets": 1,
+					"maxclass": "message",
+					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -680,18 +704,54 @@
 						150.0,
 						22.0
 					],
-					"text": "udpreceive 9001"
+					"text": "/cdgmvae/panic"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-27",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"patching_rect": [
+						340.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "loadbang"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-28",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "udpreceive 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-29",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						340.0,
+						660.0,
 						180.0,
 						150.0,
 						22.0
@@ -708,7 +768,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-28",
+					"id": "obj-30",
 					"keymode": 1,
 					"lines": 1,
 					"maxclass": "textedit",
@@ -721,7 +781,7 @@
 						""
 					],
 					"patching_rect": [
-						500.0,
+						820.0,
 						180.0,
 						150.0,
 						22.0
@@ -739,46 +799,9 @@
 			},
 			{
 				"box": {
-					"id": "obj-29",
+					"id": "obj-31",
 					"maxclass": "message",
 					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"text": "set 127.0.0.1"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-30",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						""
-					],
-					"patching_rect": [
-						820.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"text": "route text"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-31",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -789,18 +812,55 @@
 						150.0,
 						22.0
 					],
-					"text": "prepend host"
+					"text": "set 127.0.0.1"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-32",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						180.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-33",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-34",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						180.0,
+						500.0,
 						220.0,
 						150.0,
 						22.0
@@ -817,7 +877,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-33",
+					"id": "obj-35",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -829,7 +889,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						340.0,
+						660.0,
 						220.0,
 						150.0,
 						22.0
@@ -846,7 +906,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-34",
+					"id": "obj-36",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -854,7 +914,7 @@
 						""
 					],
 					"patching_rect": [
-						500.0,
+						820.0,
 						220.0,
 						150.0,
 						22.0
@@ -864,7 +924,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-35",
+					"id": "obj-37",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -872,8 +932,8 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
-						220.0,
+						20.0,
+						260.0,
 						150.0,
 						22.0
 					],
@@ -882,14 +942,14 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-38",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						820.0,
-						220.0,
+						180.0,
+						260.0,
 						150.0,
 						22.0
 					],
@@ -905,7 +965,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-37",
+					"id": "obj-39",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -917,7 +977,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						20.0,
+						340.0,
 						260.0,
 						150.0,
 						22.0
@@ -934,7 +994,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-38",
+					"id": "obj-40",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -942,7 +1002,7 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
+						500.0,
 						260.0,
 						150.0,
 						22.0
@@ -952,7 +1012,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-39",
+					"id": "obj-41",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -960,7 +1020,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						660.0,
 						260.0,
 						150.0,
 						22.0
@@ -970,13 +1030,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-42",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"outlettype": [],
 					"patching_rect": [
-						500.0,
+						820.0,
 						260.0,
 						150.0,
 						22.0
@@ -993,7 +1053,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-41",
+					"id": "obj-43",
 					"maxclass": "live.menu",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -1004,8 +1064,8 @@
 					],
 					"parameter_enable": 1,
 					"patching_rect": [
-						660.0,
-						260.0,
+						20.0,
+						300.0,
 						150.0,
 						22.0
 					],
@@ -1043,7 +1103,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-42",
+					"id": "obj-44",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1051,8 +1111,8 @@
 						""
 					],
 					"patching_rect": [
-						820.0,
-						260.0,
+						180.0,
+						300.0,
 						150.0,
 						22.0
 					],
@@ -1061,7 +1121,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-43",
+					"id": "obj-45",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 10,
@@ -1078,61 +1138,12 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed /cdgmvae/fb/tonic"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-44",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						180.0,
-						300.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						276.0,
-						4.0,
-						54.0,
-						18.0
-					],
-					"text": "bar"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-45",
-					"maxclass": "number",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
 						340.0,
 						300.0,
 						150.0,
 						22.0
 					],
-					"presentation": 1,
-					"presentation_rect": [
-						332.0,
-						4.0,
-						64.0,
-						20.0
-					],
-					"varname": "fb_bar"
+					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed /cdgmvae/fb/tonic"
 				}
 			},
 			{
@@ -1151,18 +1162,17 @@
 					"presentation": 1,
 					"presentation_rect": [
 						276.0,
-						30.0,
+						4.0,
 						54.0,
 						18.0
 					],
-					"text": "tempo"
+					"text": "bar"
 				}
 			},
 			{
 				"box": {
-					"format": 6,
 					"id": "obj-47",
-					"maxclass": "flonum",
+					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1178,11 +1188,11 @@
 					"presentation": 1,
 					"presentation_rect": [
 						332.0,
-						30.0,
+						4.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_tempo"
+					"varname": "fb_bar"
 				}
 			},
 			{
@@ -1201,6 +1211,56 @@
 					"presentation": 1,
 					"presentation_rect": [
 						276.0,
+						30.0,
+						54.0,
+						18.0
+					],
+					"text": "tempo"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-49",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						20.0,
+						340.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						332.0,
+						30.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_tempo"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-50",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						180.0,
+						340.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						276.0,
 						56.0,
 						54.0,
 						18.0
@@ -1210,7 +1270,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-49",
+					"id": "obj-51",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1218,7 +1278,7 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
+						340.0,
 						340.0,
 						150.0,
 						22.0
@@ -1236,7 +1296,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-52",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1244,62 +1304,12 @@
 						""
 					],
 					"patching_rect": [
-						180.0,
-						340.0,
-						150.0,
-						22.0
-					],
-					"text": "prepend set"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-51",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						340.0,
-						340.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						276.0,
-						82.0,
-						54.0,
-						18.0
-					],
-					"text": "valence"
-				}
-			},
-			{
-				"box": {
-					"format": 6,
-					"id": "obj-52",
-					"maxclass": "flonum",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
 						500.0,
 						340.0,
 						150.0,
 						22.0
 					],
-					"presentation": 1,
-					"presentation_rect": [
-						332.0,
-						82.0,
-						64.0,
-						20.0
-					],
-					"varname": "fb_valence"
+					"text": "prepend set"
 				}
 			},
 			{
@@ -1317,12 +1327,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						400.0,
-						4.0,
+						276.0,
+						82.0,
 						54.0,
 						18.0
 					],
-					"text": "arousal"
+					"text": "valence"
 				}
 			},
 			{
@@ -1344,12 +1354,12 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						456.0,
-						4.0,
+						332.0,
+						82.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_arousal"
+					"varname": "fb_valence"
 				}
 			},
 			{
@@ -1368,11 +1378,11 @@
 					"presentation": 1,
 					"presentation_rect": [
 						400.0,
-						30.0,
+						4.0,
 						54.0,
 						18.0
 					],
-					"text": "lambda"
+					"text": "arousal"
 				}
 			},
 			{
@@ -1395,11 +1405,11 @@
 					"presentation": 1,
 					"presentation_rect": [
 						456.0,
-						30.0,
+						4.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_lambda"
+					"varname": "fb_arousal"
 				}
 			},
 			{
@@ -1418,17 +1428,18 @@
 					"presentation": 1,
 					"presentation_rect": [
 						400.0,
-						56.0,
+						30.0,
 						54.0,
 						18.0
 					],
-					"text": "playing"
+					"text": "lambda"
 				}
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-58",
-					"maxclass": "number",
+					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1444,11 +1455,11 @@
 					"presentation": 1,
 					"presentation_rect": [
 						456.0,
-						56.0,
+						30.0,
 						64.0,
 						20.0
 					],
-					"varname": "fb_playing"
+					"varname": "fb_lambda"
 				}
 			},
 			{
@@ -1467,11 +1478,11 @@
 					"presentation": 1,
 					"presentation_rect": [
 						400.0,
-						82.0,
+						56.0,
 						54.0,
 						18.0
 					],
-					"text": "missed"
+					"text": "playing"
 				}
 			},
 			{
@@ -1493,6 +1504,55 @@
 					"presentation": 1,
 					"presentation_rect": [
 						456.0,
+						56.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_playing"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-61",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						20.0,
+						420.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						400.0,
+						82.0,
+						54.0,
+						18.0
+					],
+					"text": "missed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-62",
+					"maxclass": "number",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						180.0,
+						420.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						456.0,
 						82.0,
 						64.0,
 						20.0
@@ -1502,7 +1562,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-61",
+					"id": "obj-63",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1510,7 +1570,7 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
+						340.0,
 						420.0,
 						150.0,
 						22.0
@@ -1799,7 +1859,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-24",
+						"obj-3",
 						0
 					],
 					"source": [
@@ -1811,7 +1871,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-3",
+						"obj-25",
 						0
 					],
 					"source": [
@@ -1823,154 +1883,166 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-29",
-						0
-					],
-					"source": [
-						"obj-25",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-28",
-						0
-					],
-					"source": [
-						"obj-29",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-30",
-						0
-					],
-					"source": [
-						"obj-28",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-31",
-						0
-					],
-					"source": [
-						"obj-30",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-31",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-34",
-						0
-					],
-					"source": [
-						"obj-25",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-33",
-						0
-					],
-					"source": [
-						"obj-34",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-35",
-						0
-					],
-					"source": [
-						"obj-33",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-35",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-38",
-						0
-					],
-					"source": [
-						"obj-25",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-37",
-						0
-					],
-					"source": [
-						"obj-38",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-39",
-						0
-					],
-					"source": [
-						"obj-37",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-26",
 						0
 					],
 					"source": [
+						"obj-25",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-26",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-31",
+						0
+					],
+					"source": [
+						"obj-27",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-30",
+						0
+					],
+					"source": [
+						"obj-31",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
+						"obj-30",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-33",
+						0
+					],
+					"source": [
+						"obj-32",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-36",
+						0
+					],
+					"source": [
+						"obj-27",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-35",
+						0
+					],
+					"source": [
+						"obj-36",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-37",
+						0
+					],
+					"source": [
+						"obj-35",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-37",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-40",
+						0
+					],
+					"source": [
+						"obj-27",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-39",
+						0
+					],
+					"source": [
+						"obj-40",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-41",
+						0
+					],
+					"source": [
 						"obj-39",
 						0
 					]
@@ -1979,7 +2051,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-42",
+						"obj-28",
 						0
 					],
 					"source": [
@@ -1991,11 +2063,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-3",
+						"obj-44",
 						0
 					],
 					"source": [
-						"obj-42",
+						"obj-43",
 						0
 					]
 				}
@@ -2003,11 +2075,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-43",
+						"obj-3",
 						0
 					],
 					"source": [
-						"obj-26",
+						"obj-44",
 						0
 					]
 				}
@@ -2019,7 +2091,7 @@
 						0
 					],
 					"source": [
-						"obj-43",
+						"obj-28",
 						0
 					]
 				}
@@ -2031,20 +2103,8 @@
 						0
 					],
 					"source": [
-						"obj-43",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-50",
+						"obj-45",
 						0
-					],
-					"source": [
-						"obj-43",
-						2
 					]
 				}
 			},
@@ -2055,8 +2115,8 @@
 						0
 					],
 					"source": [
-						"obj-50",
-						0
+						"obj-45",
+						1
 					]
 				}
 			},
@@ -2067,8 +2127,20 @@
 						0
 					],
 					"source": [
-						"obj-43",
-						3
+						"obj-45",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-51",
+						0
+					],
+					"source": [
+						"obj-52",
+						0
 					]
 				}
 			},
@@ -2079,8 +2151,8 @@
 						0
 					],
 					"source": [
-						"obj-43",
-						4
+						"obj-45",
+						3
 					]
 				}
 			},
@@ -2091,8 +2163,8 @@
 						0
 					],
 					"source": [
-						"obj-43",
-						5
+						"obj-45",
+						4
 					]
 				}
 			},
@@ -2103,8 +2175,8 @@
 						0
 					],
 					"source": [
-						"obj-43",
-						6
+						"obj-45",
+						5
 					]
 				}
 			},
@@ -2115,7 +2187,19 @@
 						0
 					],
 					"source": [
-						"obj-43",
+						"obj-45",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-62",
+						0
+					],
+					"source": [
+						"obj-45",
 						7
 					]
 				}
@@ -2123,11 +2207,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-61",
+						"obj-63",
 						0
 					],
 					"source": [
-						"obj-43",
+						"obj-45",
 						8
 					]
 				}
@@ -2135,11 +2219,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-41",
+						"obj-43",
 						0
 					],
 					"source": [
-						"obj-61",
+						"obj-63",
 						0
 					]
 				}
@@ -2182,11 +2266,16 @@
 				0
 			],
 			"obj-22": [
+				"transfer",
+				"Transfer",
+				0
+			],
+			"obj-24": [
 				"panic",
 				"Panic",
 				0
 			],
-			"obj-41": [
+			"obj-43": [
 				"tonic",
 				"Tonic",
 				0

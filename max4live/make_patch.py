@@ -7,7 +7,8 @@ bridge/osc_spec.py; the .maxpat it writes is committed and is the source that di
 The device (a MIDI effect: MIDI passes through untouched):
   live.dial valence, arousal, lambda, temperature, key strength -> [prepend /cdgmvae/...] -> [udpsend 127.0.0.1 9000]
   live.tab emotion -> [sel 0 1 2 3] -> messages "/cdgmvae/emotion happy" ...
-  live.text play (toggle) -> [prepend /cdgmvae/play]; live.text panic (button) -> "/cdgmvae/panic"
+  live.text play and transfer (toggles) -> [prepend /cdgmvae/play], [prepend /cdgmvae/transfer];
+  live.text panic (button) -> "/cdgmvae/panic"
   live.menu tonic (C .. B) -> [prepend /cdgmvae/tonic]
   [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per feedback address; /cdgmvae/fb/tonic
     -> [prepend set] -> the tonic menu, which so shows the tonic playing without sending it back
@@ -139,6 +140,13 @@ def send_value(p: Patcher, control: str, suffix: str, send: str):
     p.connect(prepend, send)
 
 
+def toggle(p: Patcher, suffix: str, at: tuple, text: str, texton: str, send: str):
+    """A live.text toggle, a Live parameter named like its address: on sends 1, off 0."""
+    box = p.parameter("live.text", at, suffix, text, 2, mode=1, text=text, texton=texton,
+                      parameter_enum=["off", "on"], parameter_mmax=1)
+    send_value(p, box, suffix, send)
+
+
 def show_default(p: Patcher, loadbang: str, value, field: str):
     """At load, show the default in an entry field without sending it (udpsend/udpreceive have it)."""
     message = p.add("message", f"set {value}")
@@ -168,9 +176,9 @@ def build() -> dict:
         p.connect(select, message, outlet=i)
         p.connect(message, send)
 
-    play = p.parameter("live.text", (8, 84, 64, 20), "play", "Play", 2, mode=1, text="Play",
-                       texton="Playing", parameter_enum=["off", "on"], parameter_mmax=1)
-    send_value(p, play, "play", send)
+    toggle(p, "play", (8, 84, 64, 20), "Play", "Playing", send)
+    # Right of the emotions: continue from what the musician played into `cdgmvae live --midi-in`.
+    toggle(p, "transfer", (216, 58, 52, 20), "Transfer", "Transfer", send)
 
     # Panic is momentary, so it is not stored with the set (parameter_invisible: not automatable).
     panic = p.parameter("live.text", (80, 84, 64, 20), "panic", "Panic", 2, mode=0, text="Panic",

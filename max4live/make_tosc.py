@@ -7,8 +7,8 @@ made of partials: a CONSTANT, or the VALUE of one of the node's values) and <chi
 
 The layout: an XY pad (valence x arousal), faders for lambda, temperature and key strength, a radio of
 the 12 tonics (C .. B) under them, the four emotion buttons, play (toggle), panic, hello (registers the
-tablet for feedback; also sent on start), and one label per feedback address, which shows the bridge's
-messages.
+tablet for feedback; also sent on start), transfer (toggle: continue from what was played on the
+bridge's --midi-in), and one label per feedback address, which shows the bridge's messages.
 
 `python -m max4live.make_tosc` regenerates it; `--check` exits 1 when the committed layout differs.
 """
@@ -170,6 +170,8 @@ def build() -> ET.Element:
     osc(lay.button("play", (832, 384, 176, 80), BLUE, toggle=True), f"{PREFIX}/play", "x")
     osc(lay.button("panic", (832, 476, 84, 96), RED), f"{PREFIX}/panic", condition="RISE")
     osc(lay.button("hello", (924, 476, 84, 96), GREY), f"{PREFIX}/hello", condition="RISE")
+    # under panic and hello, above the feedback: needs `cdgmvae live --midi-in` to hear the musician
+    osc(lay.button("transfer", (832, 580, 176, 44), BLUE, toggle=True), f"{PREFIX}/transfer", "x")
 
     width = (WIDTH - 16) // len(FEEDBACK)
     for i, message in enumerate(FEEDBACK):

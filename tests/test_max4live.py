@@ -29,8 +29,7 @@ AMXD = ROOT / "max4live" / "cdgmvae.amxd"
 CONTROL = {m.address: m for m in CONTROLS}
 DISPLAYS = {"i": {"number", "live.menu"}, "f": {"flonum"}, "s": {"message", "comment"}}  # a menu shows its item
 # Controls of the OSC table the device does not send, and why.
-NOT_SENT = {"/cdgmvae/hello": "[udpsend] cannot receive the reply (make_patch.py)",
-            "/cdgmvae/transfer": "not on the device yet"}
+NOT_SENT = {"/cdgmvae/hello": "[udpsend] cannot receive the reply (make_patch.py)"}
 
 
 class Graph:
@@ -142,14 +141,16 @@ def test_the_device_has_every_control_of_the_issue(patcher):
     by_address = {}
     for send in sends:
         by_address.setdefault(send["address"].rsplit("/", 1)[1], []).append(send)
-    for name in ("valence", "arousal", "lambda", "temperature", "key_strength", "play"):
+    for name in ("valence", "arousal", "lambda", "temperature", "key_strength", "play", "transfer"):
         assert by_address[name][0]["box"] in Graph(patcher).boxes
     assert sorted(v for s in by_address["emotion"] for v in s["values"]) == sorted(EMOTIONS)
     assert by_address["panic"]
     boxes = Graph(patcher).boxes
     assert {boxes[s["box"]]["maxclass"] for n in ("valence", "arousal", "lambda", "temperature", "key_strength")
             for s in by_address[n]} == {"live.dial"}
-    assert boxes[by_address["play"][0]["box"]]["mode"] == 1  # a toggle
+    for toggle in ("play", "transfer"):
+        (send,) = by_address[toggle]
+        assert boxes[send["box"]]["mode"] == 1 and (send["types"], send["low"], send["high"]) == ("i", 0, 1)
     assert {boxes[s["box"]]["maxclass"] for s in by_address["panic"]} == {"message"}
 
 
@@ -211,6 +212,17 @@ def test_presentation_mode_with_live_parameters(patcher):
         assert box["id"] in patcher["parameters"]
         x, y, w, h = box["presentation_rect"]
         assert x + w <= patcher["devicewidth"] and y + h <= 169  # Live's device height
+
+
+def test_no_two_controls_or_displays_overlap(patcher):
+    # labels (comments) are left out: their boxes are taller than their text and reach into the field below
+    shown = [b for b in Graph(patcher).boxes.values() if b.get("presentation") == 1 and b["maxclass"] != "comment"]
+    for i, a in enumerate(shown):
+        ax, ay, aw, ah = a["presentation_rect"]
+        for b in shown[i + 1:]:
+            bx, by, bw, bh = b["presentation_rect"]
+            assert ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay, \
+                (a.get("varname", a["id"]), b.get("varname", b["id"]))
 
 
 def test_midi_passes_through_the_device(patcher):

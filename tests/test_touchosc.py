@@ -31,6 +31,10 @@ def prop(node: ET.Element, key: str):
     return next((p for p in node.findall("properties/property") if p.findtext("key") == key), None)
 
 
+def frame(node: ET.Element) -> list[float]:
+    return [float(prop(node, "frame").findtext(f"value/{k}")) for k in "xywh"]
+
+
 def messages(root: ET.Element, sending: bool) -> list[dict]:
     """The OSC messages of every node, sent or received: the node, its address and arguments."""
     found = []
@@ -115,8 +119,10 @@ def test_the_layout_has_every_control_of_the_issue(root):
     assert by_address["/cdgmvae/key_strength"][0]["node"].get("type") == "FADER"
     assert sorted(m["arguments"][0]["value"] for m in by_address["/cdgmvae/emotion"]) == sorted(EMOTIONS)
     assert all(m["node"].get("type") == "BUTTON" for m in by_address["/cdgmvae/emotion"])
-    (play,) = by_address["/cdgmvae/play"]
-    assert prop(play["node"], "buttonType").findtext("value") != "0"  # a toggle
+    for toggle in ("/cdgmvae/play", "/cdgmvae/transfer"):
+        (sent,) = by_address[toggle]
+        assert prop(sent["node"], "buttonType").findtext("value") != "0"  # a toggle
+        assert [(a["value"], a["type"], a["low"], a["high"]) for a in sent["arguments"]] == [("x", "i", 0, 1)]
     (panic,) = by_address["/cdgmvae/panic"]
     assert panic["arguments"] == [] and prop(panic["node"], "buttonType").findtext("value") == "0"
     (tonic,) = by_address["/cdgmvae/tonic"]
@@ -124,16 +130,13 @@ def test_the_layout_has_every_control_of_the_issue(root):
     assert [(a["value"], a["type"], a["low"], a["high"]) for a in tonic["arguments"]] == [("x", "i", 0, 11)]
 
 
-def test_the_layout_sends_every_control_of_the_osc_table_but_transfer(root):
+def test_the_layout_sends_every_control_of_the_osc_table(root):
     sent = {m["address"] for m in messages(root, sending=True)}
-    assert {m.address for m in CONTROLS} - sent == {"/cdgmvae/transfer"}
+    assert {m.address for m in CONTROLS} - sent == set()
 
 
 def test_the_tonic_radio_is_captioned_c_to_b(root):
     """Step i of the radio sends tonic i: its captions, left to right, read C .. B, one on each step."""
-    def frame(node: ET.Element) -> list[float]:
-        return [float(prop(node, "frame").findtext(f"value/{k}")) for k in "xywh"]
-
     def text(node: ET.Element) -> str:
         return next(v.findtext("default") for v in node.findall("values/value") if v.findtext("key") == "text")
 
@@ -161,10 +164,21 @@ def test_every_feedback_address_is_shown_by_a_label(root):
 
 
 def test_controls_fit_the_layout(root):
-    width, height = (float(prop(root.find("node"), "frame").findtext(f"value/{k}")) for k in "wh")
+    _, _, width, height = frame(root.find("node"))
     for node in root.find("node").iter("node"):
-        x, y, w, h = (float(prop(node, "frame").findtext(f"value/{k}")) for k in "xywh")
+        x, y, w, h = frame(node)
         assert 0 <= x and x + w <= width and 0 <= y and y + h <= height, prop(node, "name").findtext("value")
+
+
+def test_no_two_controls_overlap(root):
+    """Labels are left out: captions are drawn on their controls."""
+    controls = [n for n in root.find("node").iter("node") if n.get("type") not in ("GROUP", "LABEL")]
+    for i, a in enumerate(controls):
+        ax, ay, aw, ah = frame(a)
+        for b in controls[i + 1:]:
+            bx, by, bw, bh = frame(b)
+            assert ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay, \
+                (prop(a, "name").findtext("value"), prop(b, "name").findtext("value"))
 
 
 def test_the_committed_layout_is_what_the_osc_table_gives():
