@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # torch first, pinned to the CPU build these machines carry on disk; an unpinned install pulls CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test venv max4live bench clean
+.PHONY: demo test venv max4live bench bench-gpu clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,13 @@ bench: venv
 	$(PY) bench/decode.py --checkpoint engine/default_model --threads 1
 	$(PY) bench/train.py --configs small --batch 4
 	$(PY) bench/tonality.py
+
+# on a machine with an NVIDIA GPU and a CUDA build of torch in .venv: the GPU tests, then the GPU speed
+# figures (eager, compiled and triton; paper with random weights, and the bundled model)
+bench-gpu: venv
+	$(PY) -m pytest -m gpu -q -rs
+	$(PY) bench/decode.py --config paper --device cuda --skip naive
+	$(PY) bench/decode.py --checkpoint engine/default_model --device cuda --skip naive
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache

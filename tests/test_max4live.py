@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import queue
 import re
 import shutil
 import socket
