@@ -105,7 +105,7 @@ def _qkv(token_ptr, embedding_ptr, tokens_ptr, prev_states_ptr, attn_parts_ptr, 
     rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < 3 * D
     w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-    y = tl.sum(w * h[None, :], 1)
+    y = tl.sum(w.to(tl.float32) * h[None, :], 1)
     part, within = rows // D, rows % D  # part 0: q, 1: k, 2: v
     tl.store(q_ptr + b * D + within, y, mask=row_ok & (part == 0))
     slot = ((b * H + within // DH) * SLOTS + M + index) * DH + within % DH
@@ -145,7 +145,7 @@ def _attention(q_ptr, keys_ptr, values_ptr, rel_k_ptr, rel_idx_ptr, allowed_ptr,
     cols = tl.arange(0, BLOCK_D)  # W_o transposed: this head's input rows are contiguous
     w = tl.load(out_w_t_ptr + (head * DH + e[:, None]) * D + cols[None, :], mask=e_ok[:, None] & (cols < D)[None, :],
                 other=0.0)
-    tl.store(attn_parts_ptr + (b * H + head) * D + cols, tl.sum(w * out[:, None], 0), mask=cols < D)
+    tl.store(attn_parts_ptr + (b * H + head) * D + cols, tl.sum(w.to(tl.float32) * out[:, None], 0), mask=cols < D)
 
 
 @triton.jit
@@ -165,10 +165,10 @@ def _feed_forward(states_ptr, attn_parts_ptr, out_bias_ptr, index_ptr, ln_w_ptr,
         units = start + tl.arange(0, CHUNK)
         tile_ok = (units < D_FF)[:, None] & col_ok[None, :]
         w1 = tl.load(w1_ptr + units[:, None] * D + cols[None, :], mask=tile_ok, other=0.0)
-        hidden = tl.sum(w1 * h[None, :], 1) + tl.load(b1_ptr + units, mask=units < D_FF, other=0.0)
+        hidden = tl.sum(w1.to(tl.float32) * h[None, :], 1) + tl.load(b1_ptr + units, mask=units < D_FF, other=0.0)
         hidden = 0.5 * hidden * (1.0 + tl.math.erf(hidden * 0.7071067811865476))  # nn.GELU's exact form
         w2 = tl.load(w2_t_ptr + units[:, None] * D + cols[None, :], mask=tile_ok, other=0.0)  # W2 transposed
-        acc += tl.sum(w2 * hidden[:, None], 0)
+        acc += tl.sum(w2.to(tl.float32) * hidden[:, None], 0)
     tl.store(ff_parts_ptr + (b * P + p) * D + cols, acc, mask=col_ok)
 
 
@@ -186,7 +186,7 @@ def _head(states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, i
     rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < V
     w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-    tl.store(logits_ptr + b * V + rows, tl.sum(w * h[None, :], 1), mask=row_ok)
+    tl.store(logits_ptr + b * V + rows, tl.sum(w.to(tl.float32) * h[None, :], 1), mask=row_ok)
 
 
 def rows_per_program(rows: int, programs: int) -> int:
@@ -195,14 +195,16 @@ def rows_per_program(rows: int, programs: int) -> int:
 
 
 class TritonStep:
-    """BarCache.step (feed token [B] at `index`, return logits [B, V]) with the kernels above."""
+    """BarCache.step (feed token [B] at `index`, return logits [B, V]) with the kernels above.
+    `weight_dtype` torch.bfloat16 keeps the weight matrices in bf16 (half the bytes a token reads); the
+    arithmetic, the cache and the vectors stay fp32."""
 
-    def __init__(self, cache: BarCache):
+    def __init__(self, cache: BarCache, weight_dtype: torch.dtype = torch.float32):
         model, xl = cache.model, cache.model.decoder
         cfg = model.cfg
         if model.head.bias is not None:
             raise ValueError("the triton head kernel has no bias; the model's head has one")
-        self.cache, self.blocks, self.head, self.ln_f = cache, xl.blocks, model.head.weight, xl.ln_f
+        self.cache, self.blocks, self.ln_f = cache, xl.blocks, xl.ln_f
         self.d, self.heads, self.d_head, self.d_ff = cfg.d_model, cfg.n_heads, cfg.d_model // cfg.n_heads, cfg.d_ff
         self.vocab = cfg.vocab_size
         self.slots = 2 * cache.M
@@ -222,10 +224,14 @@ class TritonStep:
         with torch.no_grad():
             vocab = torch.arange(cfg.vocab_size, device=cache.tokens.device)
             self.embedding = model.token_embedding(vocab).contiguous()  # both embeddings, added once
-            self.qkv_w = [torch.cat([b.attn.q_proj.weight, b.attn.kv_proj.weight]).contiguous() for b in xl.blocks]
+            def matrix(weight: Tensor) -> Tensor:
+                return weight.to(weight_dtype).contiguous()
+            self.qkv_w = [matrix(torch.cat([b.attn.q_proj.weight, b.attn.kv_proj.weight])) for b in xl.blocks]
+            self.ff_in_w = [matrix(b.mlp[0].weight) for b in xl.blocks]
             # transposed, so that the rows a program multiplies are contiguous in memory
-            self.out_w_t = [b.attn.out_proj.weight.t().contiguous() for b in xl.blocks]
-            self.ff_out_w_t = [b.mlp[2].weight.t().contiguous() for b in xl.blocks]
+            self.out_w_t = [matrix(b.attn.out_proj.weight.t()) for b in xl.blocks]
+            self.ff_out_w_t = [matrix(b.mlp[2].weight.t()) for b in xl.blocks]
+            self.head = matrix(model.head.weight)
         batch, device = cache.tokens.shape[0], cache.tokens.device
         self.q = torch.zeros(batch, self.d, device=device)
         self.attn_parts = torch.zeros(batch, self.heads, self.d, device=device)
@@ -252,7 +258,7 @@ class TritonStep:
                 **settings["attention"])
             _feed_forward[(self.ff_programs, batch)](
                 cache.states[layer], self.attn_parts, attn.out_proj.bias, index, block.ln2.weight, block.ln2.bias,
-                block.mlp[0].weight, block.mlp[0].bias, self.ff_out_w_t[layer], self.ff_parts, d, self.d_ff,
+                self.ff_in_w[layer], block.mlp[0].bias, self.ff_out_w_t[layer], self.ff_parts, d, self.d_ff,
                 cache.M, self.heads, self.ff_programs, self.hidden_per_program, block.ln2.eps,
                 **settings["feed_forward"])
             previous = block

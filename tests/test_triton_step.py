@@ -25,11 +25,12 @@ def interpreted(check: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("check", ["step", "step-gpu-tiling"])
+@pytest.mark.parametrize("check", ["step", "step-gpu-tiling", "step-bf16"])
 def test_kernels_give_the_eager_steps_logits_and_fill_the_same_cache(check):
     """Batch 2, a first bar and then one over its memory: logits within 1e-4, and the keys, values, states
     and tokens the next bar reads are the eager step's. The interpreter is quickest with one program per
-    kernel; step-gpu-tiling splits the work as a GPU does, into many programs and parts."""
+    kernel; step-gpu-tiling splits the work as a GPU does, into many programs and parts; step-bf16 keeps the
+    weight matrices in bf16 (against eager on the same weights rounded to bf16)."""
     result = interpreted(check)
     assert result["logit_scale"] > 1.0  # real logits, not zeros on both sides
     assert result["logit_diff"] < 1e-4
@@ -51,7 +52,10 @@ def test_triton_says_why_it_cannot_run_on_the_cpu_and_what_to_use():
         make_decoder("triton", Generator.load(seed=0).cache)
 
 
-def compile_for_h100(kernel, constexprs: dict, num_warps: int = 4) -> str:
+WEIGHT_POINTERS = ("w_ptr", "out_w_t_ptr", "w1_ptr", "w2_t_ptr")  # the matrices TritonStep may hold in bf16
+
+
+def compile_for_h100(kernel, constexprs: dict, num_warps: int = 4, weights: str = "fp32") -> str:
     """The kernel compiled by Triton for an H100 (sm_90) with no GPU present: `ptxas -v`'s report."""
     triton = pytest.importorskip("triton")
     try:
@@ -67,7 +71,8 @@ def compile_for_h100(kernel, constexprs: dict, num_warps: int = 4) -> str:
         if param.is_constexpr:
             signature[param.name] = "constexpr"
         elif param.name.endswith("_ptr"):
-            signature[param.name] = pointer_types.get(param.name, "*fp32")
+            default = f"*{weights}" if param.name in WEIGHT_POINTERS else "*fp32"
+            signature[param.name] = pointer_types.get(param.name, default)
         else:
             signature[param.name] = "fp32" if param.name in ("eps", "scale") else "i32"
     try:
@@ -85,11 +90,12 @@ def compile_for_h100(kernel, constexprs: dict, num_warps: int = 4) -> str:
     return report.stderr
 
 
-@pytest.mark.parametrize("config", ["paper", "small"])
-def test_kernels_compile_for_an_h100_without_spilling_registers(monkeypatch, config):
+@pytest.mark.parametrize("config, weights", [("paper", "fp32"), ("small", "fp32"), ("paper", "bf16")])
+def test_kernels_compile_for_an_h100_without_spilling_registers(monkeypatch, config, weights):
     """What the interpreter cannot tell: that the GPU compiler takes every kernel with the settings
-    TritonStep launches it with for `paper` and for `small` (the bundled model), and that no kernel spills
-    registers to memory (an attention program of `paper` holds three 256 x 64 tiles)."""
+    TritonStep launches it with for `paper` and for `small` (the bundled model), with fp32 or bf16 weight
+    matrices, and that no kernel spills registers to memory (an attention program of `paper` holds three
+    256 x 64 tiles)."""
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     pytest.importorskip("triton")
     from engine import triton_step as ts
@@ -106,7 +112,7 @@ def test_kernels_compile_for_an_h100_without_spilling_registers(monkeypatch, con
         warps = settings.pop("num_warps", 4)
         for embed in ((True, False) if name == "qkv" else (None,)):
             flags = {} if embed is None else {"EMBED": embed}
-            reports[f"{name} {flags}"] = compile_for_h100(kernel, {**settings, **flags}, warps)
+            reports[f"{name} {flags}"] = compile_for_h100(kernel, {**settings, **flags}, warps, weights)
     for name, report in reports.items():
         assert "Used" in report and "registers" in report, (name, report)
         assert " 0 bytes spill stores" in report, (name, report)

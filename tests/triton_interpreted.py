@@ -1,7 +1,7 @@
 """Checks of the triton backend run by Triton's interpreter on the CPU. Run as a script in a process of
 its own (tests/test_triton_step.py does): TRITON_INTERPRET must be set before the kernels are defined.
 
-    TRITON_INTERPRET=1 python tests/triton_interpreted.py step|step-gpu-tiling|generator
+    TRITON_INTERPRET=1 python tests/triton_interpreted.py step|step-gpu-tiling|step-bf16|generator
 
 prints one JSON object of measurements for the test to judge."""
 from __future__ import annotations
@@ -22,12 +22,18 @@ from engine import triton_step  # noqa: E402  (after the check: the kernels are 
 STEPS = 12  # tokens fed per bar: the interpreter takes a fraction of a second per token
 
 
-def step(steps: int = STEPS) -> dict:
-    """The same tokens through the eager step and the kernels, batch 2: a first bar, then one with memory."""
+def step(steps: int = STEPS, weight_dtype: torch.dtype = torch.float32) -> dict:
+    """The same tokens through the eager step and the kernels, batch 2: a first bar, then one with memory.
+    With bf16 weights, eager runs on the same weights rounded to bf16, so the two should agree as closely."""
     model, _ = load_model(DEFAULT_MODEL)
+    if weight_dtype != torch.float32:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if param.dim() == 2 and (name.startswith("decoder.blocks") or name == "head.weight"):
+                    param.copy_(param.to(weight_dtype))
     torch.manual_seed(0)
     eager, fused = BarCache(model, 2), BarCache(model, 2)
-    kernels = triton_step.TritonStep(fused)
+    kernels = triton_step.TritonStep(fused, weight_dtype)
     tokens = torch.randint(3, model.cfg.vocab_size, (2, steps))
     logit_diff, memory = 0.0, None
     for bar in range(2):
@@ -52,6 +58,10 @@ def step_gpu_tiling() -> dict:
     return step(steps=4)
 
 
+def step_bf16() -> dict:
+    return step(steps=4, weight_dtype=torch.bfloat16)
+
+
 def generator() -> dict:
     """A bar sampled by the triton backend and by eager, same seed and controls, then another after a
     change of emotion."""
@@ -67,4 +77,5 @@ def generator() -> dict:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    print(json.dumps({"step": step, "step-gpu-tiling": step_gpu_tiling, "generator": generator}[sys.argv[1]]()))
+    print(json.dumps({"step": step, "step-gpu-tiling": step_gpu_tiling, "step-bf16": step_bf16,
+                      "generator": generator}[sys.argv[1]]()))
