@@ -18,8 +18,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--backend", choices=BACKENDS, default="eager", help="decoder backend: eager; compiled (torch.compile; "
                         "first bar waits for the compiler, see `cdgmvae export`); int8 (CPU, int8 weights, compiled like "
-                        "compiled, for large models); tensorrt (NVIDIA GPU); triton (NVIDIA GPU, hand-written kernels, the fastest "
-                        "there) (default eager)")
+                        "compiled, for large models); tensorrt (NVIDIA GPU); triton (NVIDIA GPU, hand-written Triton "
+                        "kernels, for large models) (default eager)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same notes (default 0)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
