@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from engine.emotion import (EMOTION_VA, EMOTIONS, MAX_KEY_STRENGTH,  # noqa: F401  (part of this table's API)
-                            nearest_emotion)
+from engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (part of this table's API)
+                            MAX_KEY_STRENGTH, nearest_emotion)
 from engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
 
 PREFIX = "/cdgmvae"
@@ -39,7 +39,7 @@ CONTROLS = (
     OscMessage(f"{PREFIX}/temperature", "f", "sampling temperature (higher = more surprising)", 0.1, 2.0),
     OscMessage(f"{PREFIX}/key_strength", "f",
                "key guidance: how hard notes keep the piece's key, major for high valence and minor for low "
-               "(0 = the model's own notes; 2 at the start)", 0.0, MAX_KEY_STRENGTH),
+               f"(0 = the model's own notes; {DEFAULT_KEY_STRENGTH:g} at the start)", 0.0, MAX_KEY_STRENGTH),
     OscMessage(f"{PREFIX}/tonic", "i",
                "key guidance's tonic, from the next bar on: 0 = C .. 11 = B (until a live transfer takes the "
                "tonic of what was played)", 0, 11),

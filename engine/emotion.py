@@ -9,7 +9,7 @@ QUADRANTS = {"happy": "Q1", "tense": "Q2", "sad": "Q3", "calm": "Q4"}
 EMOTIONS = tuple(EMOTION_VA)
 # How strongly the engine voices valence as major or minor and keeps a piece in one key
 # (engine/key_guidance.py); here, without torch, so that the live bridge's processes can read it too.
-DEFAULT_KEY_STRENGTH = 2.0
+DEFAULT_KEY_STRENGTH = 3.0  # why 3: MODEL.md, Key guidance
 MAX_KEY_STRENGTH = 4.0
 
 

@@ -338,7 +338,7 @@
 					"saved_attribute_attributes": {
 						"valueof": {
 							"parameter_initial": [
-								2.0
+								3.0
 							],
 							"parameter_initial_enable": 1,
 							"parameter_longname": "key_strength",
