@@ -58,6 +58,21 @@ def _layer_norm(x, mask, n, weight_ptr, bias_ptr, cols, eps):
 
 
 @triton.jit
+def _rows_dot(w_ptr, rows, row_ok, x, cols, col_ok, D):
+    """[rows]: each of the given rows of a row-major [*, D] matrix (fp32 or bf16) dotted with x [D]."""
+    w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+    return tl.sum(w.to(tl.float32) * x[None, :], 1)
+
+
+@triton.jit
+def _rows_weighted(w_ptr, rows, row_ok, weights, cols, col_ok, D):
+    """[D]: the given rows of a row-major [*, D] matrix (fp32 or bf16), weighted by `weights` and summed:
+    a matrix-vector product with the matrix stored transposed."""
+    w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+    return tl.sum(w.to(tl.float32) * weights[:, None], 0)
+
+
+@triton.jit
 def _add_parts(total, parts_ptr, bias_ptr, n_parts, cols, col_ok, D):
     """total + bias + the n_parts rows of parts [n_parts, D], in order."""
     total += tl.load(bias_ptr + cols, mask=col_ok, other=0.0)
@@ -96,7 +111,7 @@ def _qkv(token_ptr, embedding_ptr, tokens_ptr, prev_states_ptr, attn_parts_ptr, 
         prev = _layer_output(prev_states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, b, index,
                              cols, col_ok, D, M, H, P)
     x = prev + tl.load(inject_ptr + b * D + cols, mask=col_ok, other=0.0)
-    if block == 0:  # one program writes the layer input, as the next bar's memory (and read back below)
+    if block == 0:  # one program writes the layer input: the next bar's memory, read back by feed-forward
         tl.store(states_ptr + (b * M + index) * D + cols, x, mask=col_ok)
         if EMBED:
             tl.store(tokens_ptr + b * M + index, token)
@@ -104,8 +119,7 @@ def _qkv(token_ptr, embedding_ptr, tokens_ptr, prev_states_ptr, attn_parts_ptr, 
 
     rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < 3 * D
-    w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-    y = tl.sum(w.to(tl.float32) * h[None, :], 1)
+    y = _rows_dot(w_ptr, rows, row_ok, h, cols, col_ok, D)
     part, within = rows // D, rows % D  # part 0: q, 1: k, 2: v
     tl.store(q_ptr + b * D + within, y, mask=row_ok & (part == 0))
     slot = ((b * H + within // DH) * SLOTS + M + index) * DH + within % DH
@@ -143,9 +157,8 @@ def _attention(q_ptr, keys_ptr, values_ptr, rel_k_ptr, rel_idx_ptr, allowed_ptr,
     out = tl.sum(tl.load(values_ptr + slot_offsets, mask=tile_ok, other=0.0) * weight[:, None], 0)
 
     cols = tl.arange(0, BLOCK_D)  # W_o transposed: this head's input rows are contiguous
-    w = tl.load(out_w_t_ptr + (head * DH + e[:, None]) * D + cols[None, :], mask=e_ok[:, None] & (cols < D)[None, :],
-                other=0.0)
-    tl.store(attn_parts_ptr + (b * H + head) * D + cols, tl.sum(w.to(tl.float32) * out[:, None], 0), mask=cols < D)
+    part = _rows_weighted(out_w_t_ptr, head * DH + e, e_ok, out, cols, cols < D, D)
+    tl.store(attn_parts_ptr + (b * H + head) * D + cols, part, mask=cols < D)
 
 
 @triton.jit
@@ -163,12 +176,11 @@ def _feed_forward(states_ptr, attn_parts_ptr, out_bias_ptr, index_ptr, ln_w_ptr,
     acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     for start in range(p * HIDDEN_PER_PROGRAM, (p + 1) * HIDDEN_PER_PROGRAM, CHUNK):
         units = start + tl.arange(0, CHUNK)
-        tile_ok = (units < D_FF)[:, None] & col_ok[None, :]
-        w1 = tl.load(w1_ptr + units[:, None] * D + cols[None, :], mask=tile_ok, other=0.0)
-        hidden = tl.sum(w1.to(tl.float32) * h[None, :], 1) + tl.load(b1_ptr + units, mask=units < D_FF, other=0.0)
+        unit_ok = units < D_FF
+        hidden = _rows_dot(w1_ptr, units, unit_ok, h, cols, col_ok, D) + tl.load(b1_ptr + units, mask=unit_ok,
+                                                                                  other=0.0)
         hidden = 0.5 * hidden * (1.0 + tl.math.erf(hidden * 0.7071067811865476))  # nn.GELU's exact form
-        w2 = tl.load(w2_t_ptr + units[:, None] * D + cols[None, :], mask=tile_ok, other=0.0)  # W2 transposed
-        acc += tl.sum(w2.to(tl.float32) * hidden[:, None], 0)
+        acc += _rows_weighted(w2_t_ptr, units, unit_ok, hidden, cols, col_ok, D)  # W2 transposed
     tl.store(ff_parts_ptr + (b * P + p) * D + cols, acc, mask=col_ok)
 
 
@@ -185,8 +197,7 @@ def _head(states_ptr, attn_parts_ptr, out_bias_ptr, ff_parts_ptr, ff_bias_ptr, i
     h = _layer_norm(out, col_ok, D, ln_w_ptr, ln_b_ptr, cols, eps)
     rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < V
-    w = tl.load(w_ptr + rows[:, None] * D + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-    tl.store(logits_ptr + b * V + rows, tl.sum(w.to(tl.float32) * h[None, :], 1), mask=row_ok)
+    tl.store(logits_ptr + b * V + rows, _rows_dot(w_ptr, rows, row_ok, h, cols, col_ok, D), mask=row_ok)
 
 
 def rows_per_program(rows: int, programs: int) -> int:
