@@ -25,9 +25,9 @@ test: venv
 
 # regenerate the device and the TouchOSC layout from the OSC table, then build the .amxd
 max4live: venv
-	$(PY) -m max4live.make_patch
-	$(PY) -m max4live.make_tosc
-	$(PY) -m max4live.build
+	$(PY) -m cdgmvae.max4live.make_patch
+	$(PY) -m cdgmvae.max4live.make_tosc
+	$(PY) -m cdgmvae.max4live.build
 
 bench: venv
 	$(PY) bench/prepare.py

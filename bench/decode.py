@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from engine.config import preset
-from engine.generator import Controls, Generator
-from engine.model import CDGMVAE
+from cdgmvae.engine.config import preset
+from cdgmvae.engine.generator import Controls, Generator
+from cdgmvae.engine.model import CDGMVAE
 
 TOKENS = 128
 
@@ -112,7 +112,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.checkpoint:
-        from engine.checkpoint import load_model
+        from cdgmvae.engine.checkpoint import load_model
         model, _ = load_model(args.checkpoint, device=args.device)
     else:
         torch.manual_seed(0)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.prepare import prepare
+from cdgmvae.training.prepare import prepare
 
 EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia"
 

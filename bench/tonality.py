@@ -17,10 +17,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from engine import codec
-from engine.features import clip_profile, key_scores, major_minus_minor, pitch_class_profile
-from engine.generator import Controls, Generator
-from engine.notes import GridNote
+from cdgmvae.engine import codec
+from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor, pitch_class_profile
+from cdgmvae.engine.generator import Controls, Generator
+from cdgmvae.engine.notes import GridNote
 
 EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia" / "midis"
 

@@ -17,10 +17,10 @@ import time
 
 import torch
 
-from engine import vocab as V
-from engine.config import preset
-from engine.model import CDGMVAE
-from training.losses import LossSettings, total_loss
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.config import preset
+from cdgmvae.engine.model import CDGMVAE
+from cdgmvae.training.losses import LossSettings, total_loss
 
 
 def fake_batch(batch: int, bars: int, bar_len: int, device: str) -> dict:

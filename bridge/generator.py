@@ -14,8 +14,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Optional
 
-from bridge.sources import Bar, Controls, SourceFactory
-from engine.errors import UserError
+from cdgmvae.bridge.sources import Bar, Controls, SourceFactory
+from cdgmvae.engine.errors import UserError
 
 
 @dataclass

@@ -4,11 +4,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from bridge.midi_out import CLIENT_NAME, backend, resolve_api
-from bridge.sources import Bar
-from engine import vocab as V
-from engine.errors import UserError
-from engine.notes import TRACK_CHANNEL, GridNote
+from cdgmvae.bridge.midi_out import CLIENT_NAME, backend, resolve_api
+from cdgmvae.bridge.sources import Bar
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.notes import TRACK_CHANNEL, GridNote
 
 KEEP_BARS = 4  # the longest phrase handed to the source
 CHANNEL_TRACK = {channel: track for track, channel in enumerate(TRACK_CHANNEL)}  # others: Piano

@@ -9,8 +9,8 @@ from typing import Optional
 
 import mido
 
-from engine.errors import UserError
-from engine.notes import TRACK_CHANNEL, TRACK_PROGRAM
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.notes import TRACK_CHANNEL, TRACK_PROGRAM
 
 CLIENT_NAME = "cdgmvae"
 RTMIDI_APIS = {"jack": "UNIX_JACK", "alsa": "LINUX_ALSA", "coremidi": "MACOSX_CORE", "windows": "WINDOWS_MM"}

@@ -6,7 +6,7 @@ import functools
 import os
 from typing import Optional
 
-from bridge.sources import Bar, BarSource, Controls, SourceFactory
+from cdgmvae.bridge.sources import Bar, BarSource, Controls, SourceFactory
 
 
 class ModelSource(BarSource):
@@ -20,7 +20,7 @@ class ModelSource(BarSource):
         super().__init__()
         import torch
 
-        from engine.generator import Generator
+        from cdgmvae.engine.generator import Generator
         torch.set_num_threads(threads)
         self.generator = Generator.load(checkpoint, backend=backend, seed=seed)
         self.generator.next_bar()  # warm-up: first-call allocations (and compilation) before the clock runs
@@ -36,8 +36,8 @@ class ModelSource(BarSource):
                                     temperature=controls.temperature, key_strength=controls.key_strength)
 
     def next_bar(self) -> Bar:
-        from engine import codec
-        from engine import vocab as V
+        from cdgmvae.engine import codec
+        from cdgmvae.engine import vocab as V
         if self.controls.transfer and self.heard and not self.transferring:
             tempo_bin = V.tempo_to_bin(self.last.tempo if self.last else 120.0)
             played = [codec.bar_tokens(sorted(bar, key=codec.note_order), tempo_bin)[0] for bar in self.heard]

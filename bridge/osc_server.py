@@ -17,9 +17,9 @@ from typing import Optional
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from bridge.osc_spec import BY_ADDRESS, EMOTION_VA, OscMessage
-from bridge.sources import Controls
-from engine.errors import UserError
+from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTION_VA, OscMessage
+from cdgmvae.bridge.sources import Controls
+from cdgmvae.engine.errors import UserError
 
 MAX_PACKET = 1024          # the longest valid message is under 100 bytes
 MAX_HELLO_TARGETS = 16

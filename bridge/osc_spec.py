@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (part of this table's API)
+from cdgmvae.engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (part of this table's API)
                             MAX_KEY_STRENGTH, nearest_emotion)
-from engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
+from cdgmvae.engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
 
 PREFIX = "/cdgmvae"
 

@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 
 import mido
 
-from engine.notes import TRACK_CHANNEL, GridNote
+from cdgmvae.engine.notes import TRACK_CHANNEL, GridNote
 
 # Order of events at the same beat: a note ends before the next one on the same key starts.
 OFF, MARK, ON = 0, 1, 2

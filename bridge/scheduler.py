@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-from bridge.clock import QUANTUM
-from bridge.generator import Generator, Result
-from bridge.midi_out import MidiOut
-from bridge.osc_server import LiveState, OscServer
-from bridge.osc_spec import PITCH_NAMES, nearest_emotion
-from bridge.player import Player
-from bridge.sources import Bar, Controls
+from cdgmvae.bridge.clock import QUANTUM
+from cdgmvae.bridge.generator import Generator, Result
+from cdgmvae.bridge.midi_out import MidiOut
+from cdgmvae.bridge.osc_server import LiveState, OscServer
+from cdgmvae.bridge.osc_spec import PITCH_NAMES, nearest_emotion
+from cdgmvae.bridge.player import Player
+from cdgmvae.bridge.sources import Bar, Controls
 
 log = logging.getLogger("cdgmvae.live")
 JUMP_BEATS = 0.05  # more than tempo changes between two steps can move the beat

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from engine.emotion import DEFAULT_KEY_STRENGTH
-from engine.errors import UserError
-from engine.notes import GridNote
+from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.notes import GridNote
 
 Bar = list[GridNote]
 SourceFactory = Callable[[], "BarSource"]
@@ -121,7 +121,7 @@ class SlowSource(ClipSource):
 
 
 def load_clip(path: str) -> list[Bar]:
-    from engine.codec import encode  # pretty_midi is slow to import: only in the generator process
+    from cdgmvae.engine.codec import encode  # pretty_midi is slow to import: only in the generator process
 
     try:
         bars = encode(path).notes
@@ -146,7 +146,7 @@ def slow_factory(args: argparse.Namespace) -> SourceFactory:
 
 
 def model_factory(args: argparse.Namespace) -> SourceFactory:
-    from bridge.model_source import model_factory as make  # imports this module: import it late
+    from cdgmvae.bridge.model_source import model_factory as make  # imports this module: import it late
 
     return make(args)
 

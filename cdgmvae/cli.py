@@ -9,23 +9,23 @@ import argparse
 import importlib
 import sys
 
-from engine.errors import UserError
+from cdgmvae.engine.errors import UserError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
-    "prepare": ("training.prepare_cli", "turn MIDI folders into a training dataset (tokens, features, labels)"),
-    "inspect": ("training.inspect_cli", "show a MIDI file's bars, tokens, rhythm and key; optionally round-trip it"),
-    "train": ("training.train_cli", "train CDGMVAE semi-supervised (CPU, GPU, or many GPUs via torchrun)"),
-    "classify": ("training.classify_cli", "the emotion the model infers of MIDI files"),
-    "baseline": ("training.baseline_cli", "train and evaluate the logistic-regression reference classifier"),
-    "generate": ("engine.generate_cli", "generate a piece for an emotion"),
-    "transfer": ("engine.transfer_cli", "move a MIDI piece toward another emotion"),
-    "swap": ("engine.swap_cli", "swap the rhythm or key latents of two pieces"),
-    "export": ("engine.export_cli", "build and cache what a fast backend needs"),
-    "evaluate-control": ("training.control_cli", "measure how well generated music follows the requested emotion"),
-    "live": ("bridge.live_cli", "play live: bars on a virtual MIDI port, Ableton Link, OSC control"),
-    "osc-spec": ("bridge.osc_spec_cli", "print the OSC address space"),
-    "demo": ("cdgmvae.demo", "the bundled model at work: a piece per emotion and a transfer, as MIDI and PNG"),
+    "prepare": ("cdgmvae.commands.prepare", "turn MIDI folders into a training dataset (tokens, features, labels)"),
+    "inspect": ("cdgmvae.commands.inspect", "show a MIDI file's bars, tokens, rhythm and key; optionally round-trip it"),
+    "train": ("cdgmvae.commands.train", "train CDGMVAE semi-supervised (CPU, GPU, or many GPUs via torchrun)"),
+    "classify": ("cdgmvae.commands.classify", "the emotion the model infers of MIDI files"),
+    "baseline": ("cdgmvae.commands.baseline", "train and evaluate the logistic-regression reference classifier"),
+    "generate": ("cdgmvae.commands.generate", "generate a piece for an emotion"),
+    "transfer": ("cdgmvae.commands.transfer", "move a MIDI piece toward another emotion"),
+    "swap": ("cdgmvae.commands.swap", "swap the rhythm or key latents of two pieces"),
+    "export": ("cdgmvae.commands.export", "build and cache what a fast backend needs"),
+    "evaluate-control": ("cdgmvae.commands.control", "measure how well generated music follows the requested emotion"),
+    "live": ("cdgmvae.commands.live", "play live: bars on a virtual MIDI port, Ableton Link, OSC control"),
+    "osc-spec": ("cdgmvae.commands.osc_spec", "print the OSC address space"),
+    "demo": ("cdgmvae.commands.demo", "the bundled model at work: a piece per emotion and a transfer, as MIDI and PNG"),
 }
 
 

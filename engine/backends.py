@@ -26,10 +26,10 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from engine.errors import UserError
-from engine.incremental import BarCache
-from engine.model import CDGMVAE
-from engine.vocab import EOS
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.incremental import BarCache
+from cdgmvae.engine.model import CDGMVAE
+from cdgmvae.engine.vocab import EOS
 
 BACKENDS = ("eager", "compiled", "int8", "tensorrt", "triton")
 WHOLE_BAR_GRAPH = ("compiled", "triton")  # the backends that replay a bar as one CUDA graph
@@ -138,7 +138,7 @@ def make_decoder(backend: str, cache: BarCache) -> Callable:
         cache.logits = torch.compile(cache.step, backend="tensorrt", dynamic=False)
         return cache.next_token
     # triton: the kernels run from Python (the bar's CUDA graph holds them), the draw is compiled on the GPU
-    from engine.triton_step import TritonStep
+    from cdgmvae.engine.triton_step import TritonStep
     step = cache.logits = TritonStep(cache)
     choose = torch.compile(cache.choose, fullgraph=True, dynamic=False) if device.type == "cuda" else cache.choose
 

@@ -19,10 +19,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from engine import vocab
-from engine.config import ModelConfig
-from engine.errors import UserError
-from engine.model import CDGMVAE
+from cdgmvae.engine import vocab
+from cdgmvae.engine.config import ModelConfig
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.model import CDGMVAE
 
 VERSION = 1
 MODEL_FORMAT = "cdgmvae-model"

@@ -23,8 +23,8 @@ import mido
 import numpy as np
 import pretty_midi
 
-from engine import vocab as V
-from engine.notes import TRACK_CHANNEL, TRACK_PROGRAM, GridNote
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.notes import TRACK_CHANNEL, TRACK_PROGRAM, GridNote
 
 DEFAULT_BAR_LEN = 128
 DECODE_TICKS_PER_QUARTER = 480

@@ -5,8 +5,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from engine.errors import UserError
-from engine.vocab import VOCAB_SIZE
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.vocab import VOCAB_SIZE
 
 
 @dataclass(frozen=True)

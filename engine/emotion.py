@@ -1,7 +1,7 @@
 """Emotions as valence and arousal (DESIGN.md 3): Q1 happy, Q2 tense, Q3 sad, Q4 calm."""
 from __future__ import annotations
 
-from engine.errors import UserError
+from cdgmvae.engine.errors import UserError
 
 # (valence, arousal) of each quadrant's corner
 EMOTION_VA = {"happy": (1.0, 1.0), "tense": (0.0, 1.0), "sad": (0.0, 0.0), "calm": (1.0, 0.0)}

@@ -5,9 +5,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from engine import vocab as V
-from engine.errors import UserError
-from engine.notes import GridNote
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.notes import GridNote
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEY_NAMES = tuple(f"{n} major" for n in PITCH_NAMES) + tuple(f"{n} minor" for n in PITCH_NAMES)

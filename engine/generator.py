@@ -16,15 +16,15 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from engine import codec
-from engine import vocab as V
-from engine.backends import decoding_model, make_bar_decoder
-from engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
-from engine.incremental import BarCache
-from engine.key_guidance import pitch_bias, tonic_of
-from engine.model import CDGMVAE, BarMemory
-from engine.notes import GridNote
-from engine.sampling import race_clocks
+from cdgmvae.engine import codec
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.backends import decoding_model, make_bar_decoder
+from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
+from cdgmvae.engine.incremental import BarCache
+from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
+from cdgmvae.engine.model import CDGMVAE, BarMemory
+from cdgmvae.engine.notes import GridNote
+from cdgmvae.engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
@@ -81,7 +81,7 @@ class Generator:
 
     @classmethod
     def load(cls, checkpoint: Optional[str | Path] = None, device: str = "cpu", **kwargs) -> "Generator":
-        from engine.checkpoint import load_model
+        from cdgmvae.engine.checkpoint import load_model
         model, _ = load_model(checkpoint or DEFAULT_MODEL, device=device)
         return cls(model, **kwargs)
 

@@ -13,7 +13,7 @@ import functools
 import torch
 from torch import Tensor
 
-from engine import vocab as V
+from cdgmvae.engine import vocab as V
 
 NOTE_TOKENS = 3      # Pitch, Velocity, Duration
 _MAX_NEW_NOTE = 1 + NOTE_TOKENS + 1  # Position + note + EOS: room a new position needs

@@ -23,10 +23,10 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from engine.grammar import Grammar
-from engine.model import CDGMVAE, BarMemory
-from engine.sampling import sample
-from engine.vocab import PAD
+from cdgmvae.engine.grammar import Grammar
+from cdgmvae.engine.model import CDGMVAE, BarMemory
+from cdgmvae.engine.sampling import sample
+from cdgmvae.engine.vocab import PAD
 
 
 class BarCache(nn.Module):

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine import codec
-from engine.features import UNIT_KEY_PROFILES, clip_profile, key_of_profile
-from engine.model import N_PITCH_CLASSES
+from cdgmvae.engine import codec
+from cdgmvae.engine.features import UNIT_KEY_PROFILES, clip_profile, key_of_profile
+from cdgmvae.engine.model import N_PITCH_CLASSES
 
 
 def key_profile(tonic: int, valence: float) -> Tensor:

@@ -15,10 +15,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.config import ModelConfig
-from engine.features import UNIT_KEY_PROFILES
-from engine.transformer_xl import TransformerXL
-from engine.vocab import (DRUMS, KIND_PITCH, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_POSITION, TOKEN_TRACK,
+from cdgmvae.engine.config import ModelConfig
+from cdgmvae.engine.features import UNIT_KEY_PROFILES
+from cdgmvae.engine.transformer_xl import TransformerXL
+from cdgmvae.engine.vocab import (DRUMS, KIND_PITCH, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_POSITION, TOKEN_TRACK,
                           TOKEN_VALUE)
 
 N_RHYTHM = 16  # onsets per 16th position

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from engine import vocab as V
-from engine.notes import GridNote
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.notes import GridNote
 
 TRACK_COLOURS = ("#7f7f7f", "#1f77b4", "#2ca02c", "#d62728", "#9467bd")
 

@@ -36,7 +36,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from engine.incremental import BarCache
+from cdgmvae.engine.incremental import BarCache
 
 # Programs per matrix: enough to keep a GPU's memory busy; the interpreter runs programs one by one in
 # NumPy, where fewest is quickest. CHUNK: rows of a weight tile that a program multiplies at a time.

@@ -1,6 +1,6 @@
 """Build max4live/cdgmvae.amxd, the file Live loads, from max4live/cdgmvae.maxpat.
 
-`python -m max4live.build` writes the .amxd; `--check` exits 1 when the committed .amxd is not
+`python -m cdgmvae.max4live.build` writes the .amxd; `--check` exits 1 when the committed .amxd is not
 what the .maxpat builds. `--out DIR` writes elsewhere (the tests build into a temporary folder).
 
 The .amxd container is a flat list of chunks, each a 4-byte tag, a little-endian uint32 length
@@ -58,14 +58,14 @@ def patcher_of(amxd: bytes) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m max4live.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cdgmvae.max4live.build", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed .amxd is stale")
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write cdgmvae.amxd to")
     args = parser.parse_args(argv)
     amxd = build(MAXPAT.read_bytes())
     if args.check:
         fresh = AMXD.exists() and AMXD.read_bytes() == amxd
-        print(f"{AMXD.name}: {'up to date' if fresh else 'stale, run python -m max4live.build'}")
+        print(f"{AMXD.name}: {'up to date' if fresh else 'stale, run python -m cdgmvae.max4live.build'}")
         return 0 if fresh else 1
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / AMXD.name

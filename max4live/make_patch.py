@@ -1,6 +1,6 @@
 """Write max4live/cdgmvae.maxpat, the Max for Live device, from the bridge's OSC table.
 
-`python -m max4live.make_patch` regenerates the patcher, so the device never drifts from
+`python -m cdgmvae.max4live.make_patch` regenerates the patcher, so the device never drifts from
 bridge/osc_spec.py; the .maxpat it writes is committed and is the source that diffs and reviews.
 `--check` exits 1 when the committed file differs from what the table gives.
 
@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
-from engine.emotion import DEFAULT_KEY_STRENGTH
+from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
+from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
 
 MAXPAT = Path(__file__).with_name("cdgmvae.maxpat")
 BRIDGE_HOST, BRIDGE_PORT, FEEDBACK_PORT = "127.0.0.1", 9000, 9001
@@ -242,13 +242,13 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m max4live.make_patch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cdgmvae.max4live.make_patch", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed .maxpat is stale")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         fresh = MAXPAT.exists() and MAXPAT.read_text(encoding="utf-8") == text
-        print(f"{MAXPAT.name}: {'up to date' if fresh else 'stale, run python -m max4live.make_patch'}")
+        print(f"{MAXPAT.name}: {'up to date' if fresh else 'stale, run python -m cdgmvae.max4live.make_patch'}")
         return 0 if fresh else 1
     MAXPAT.write_text(text, encoding="utf-8")
     print(f"wrote {MAXPAT}")

@@ -10,7 +10,7 @@ the 12 tonics (C .. B) under them, the four emotion buttons, play (toggle), pani
 tablet for feedback; also sent on start), transfer (toggle: continue from what was played on the
 bridge's --midi-in), and one label per feedback address, which shows the bridge's messages.
 
-`python -m max4live.make_tosc` regenerates it; `--check` exits 1 when the committed layout differs.
+`python -m cdgmvae.max4live.make_tosc` regenerates it; `--check` exits 1 when the committed layout differs.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import zlib
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
-from engine.emotion import DEFAULT_KEY_STRENGTH
+from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
+from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
 
 TOSC = Path(__file__).parent / "touchosc" / "cdgmvae.tosc"
 WIDTH, HEIGHT = 1024, 768
@@ -196,14 +196,14 @@ def read(path: Path = TOSC) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m max4live.make_tosc", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cdgmvae.max4live.make_tosc", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed .tosc is stale")
     args = parser.parse_args(argv)
     xml = render()
     if args.check:
         # Compare the XML, not the compressed bytes, which may differ between zlib versions.
         fresh = TOSC.exists() and read() == xml
-        print(f"{TOSC.name}: {'up to date' if fresh else 'stale, run python -m max4live.make_tosc'}")
+        print(f"{TOSC.name}: {'up to date' if fresh else 'stale, run python -m cdgmvae.max4live.make_tosc'}")
         return 0 if fresh else 1
     TOSC.parent.mkdir(exist_ok=True)
     TOSC.write_bytes(zlib.compress(xml, 9))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import vocab
-from engine.config import ModelConfig
+from cdgmvae.engine import vocab
+from cdgmvae.engine.config import ModelConfig
 
 TINY = ModelConfig(n_layers=1, n_enc_layers=1, n_heads=2, d_model=32, d_ff=64, d_latent=8, n_bars=3,
                    bar_len=24, dropout=0.0)

@@ -1,8 +1,8 @@
 import numpy as np
 
-from engine import vocab as V
-from engine.notes import GridNote
-from training.baseline import FEATURES, LogisticRegression, accuracies, clip_features
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.notes import GridNote
+from cdgmvae.training.baseline import FEATURES, LogisticRegression, accuracies, clip_features
 
 
 def test_clip_features_by_hand():

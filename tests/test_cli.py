@@ -40,7 +40,7 @@ def test_missing_path_gives_one_line_error_and_nonzero_exit(args):
 
 
 def test_inspect_roundtrip_writes_the_same_notes(tmp_path):
-    from engine import codec
+    from cdgmvae.engine import codec
     clip = ROOT / "data/emopia/midis/Q2_ItGNJM6skM4_1.mid"
     out = tmp_path / "rt.mid"
     result = cdgmvae("inspect", str(clip), "--roundtrip", str(out))
@@ -54,7 +54,7 @@ CLIP_HAPPY = ROOT / "data/emopia/midis/Q1_0vLPYiPN7qY_0.mid"
 
 
 def test_generate_writes_the_bars_asked_for_and_is_reproducible(tmp_path):
-    from engine import codec
+    from cdgmvae.engine import codec
     outs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.mid"
@@ -84,7 +84,7 @@ def test_a_bad_key_strength_or_tonic_is_refused_in_one_line(command, option, exp
 
 
 def test_transfer_and_swap_write_midi(tmp_path):
-    from engine import codec
+    from cdgmvae.engine import codec
     moved = tmp_path / "moved.mid"
     result = cdgmvae("transfer", str(CLIP_SAD), "--to", "happy", "--lambda", "0.8", "--out", str(moved),
                      "--threads", "1")

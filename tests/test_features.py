@@ -1,8 +1,8 @@
 import numpy as np
 
-from engine import vocab as V
-from engine.features import KEY_NAMES, bar_keys, piece_features, rhythm_vector
-from engine.notes import GridNote
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.features import KEY_NAMES, bar_keys, piece_features, rhythm_vector
+from cdgmvae.engine.notes import GridNote
 
 
 def piano(pitches_positions, duration=4):

@@ -5,11 +5,11 @@ import pretty_midi
 import pytest
 import torch
 
-from engine import codec
-from engine.backends import make_decoder, unavailable_reason
-from engine.errors import UserError
-from engine.generator import Controls, Generator
-from engine.grammar import is_valid_bar
+from cdgmvae.engine import codec
+from cdgmvae.engine.backends import make_decoder, unavailable_reason
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.generator import Controls, Generator
+from cdgmvae.engine.grammar import is_valid_bar
 
 ROOT = Path(__file__).parent.parent
 CLIPS = sorted((ROOT / "data/emopia/midis").glob("Q3_*.mid"))[:3]
@@ -188,8 +188,8 @@ def test_int8_decoding_follows_the_fp32_logits_and_gives_valid_bars(generator):
     """Teacher-forced through the first two bars of three real clips, the int8 step predicts what fp32
     does: the same most likely token at 90 % of the steps, distributions close to fp32's, and where the
     most likely tokens differ, fp32 finds the two nearly equally likely (a near tie that rounding flips)."""
-    from engine.backends import decoding_model
-    from engine.incremental import BarCache
+    from cdgmvae.engine.backends import decoding_model
+    from cdgmvae.engine.incremental import BarCache
     model = generator.model
     quantized = decoding_model("int8", model)
     assert decoding_model("eager", model) is model
@@ -222,8 +222,8 @@ def test_int8_decoding_follows_the_fp32_logits_and_gives_valid_bars(generator):
 
 
 def test_int8_says_it_is_for_the_cpu(generator):
-    from engine.backends import decoding_model
-    from engine.model import CDGMVAE
+    from cdgmvae.engine.backends import decoding_model
+    from cdgmvae.engine.model import CDGMVAE
     elsewhere = CDGMVAE(generator.model.cfg).to("meta")  # any device but the CPU
     with pytest.raises(UserError, match="runs on the CPU.*--backend compiled"):
         decoding_model("int8", elsewhere)

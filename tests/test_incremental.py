@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from engine import codec
-from engine.config import ModelConfig
-from engine.incremental import BarCache
-from engine.model import CDGMVAE
+from cdgmvae.engine import codec
+from cdgmvae.engine.config import ModelConfig
+from cdgmvae.engine.incremental import BarCache
+from cdgmvae.engine.model import CDGMVAE
 from pathlib import Path
 
 CLIP = Path(__file__).parent.parent / "data/emopia/midis/Q4_--2B4d4lQhs_3.mid"
@@ -53,7 +53,7 @@ def test_memory_changes_the_next_bar():
 
 def test_the_step_exports_with_its_cache_updates_and_matches_eager():
     """The export path the tensorrt backend starts from, tested up to the TensorRT call."""
-    from engine.backends import export_step
+    from cdgmvae.engine.backends import export_step
     model = tiny_model()
     eager, exported_cache = BarCache(model, 2), BarCache(model, 2)
     program = export_step(exported_cache)
@@ -71,9 +71,9 @@ def test_the_compiled_token_step_chooses_what_eager_does(backend):
     """compiled (and int8, compiled around its int8 Linear layers) takes step, grammar mask and draw into
     one graph: fed its own choices, it writes the bar eager writes with the same model and clocks
     (sampled at top-p 0.9, and greedy)."""
-    from engine.backends import decoding_model, make_decoder
-    from engine.sampling import race_clocks
-    from engine.vocab import BAR, VOCAB_SIZE
+    from cdgmvae.engine.backends import decoding_model, make_decoder
+    from cdgmvae.engine.sampling import race_clocks
+    from cdgmvae.engine.vocab import BAR, VOCAB_SIZE
     model = decoding_model(backend, tiny_model())
     eager, compiled_cache = BarCache(model, 2), BarCache(model, 2)
     compiled = make_decoder(backend, compiled_cache)

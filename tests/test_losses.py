@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from engine.model import CDGMVAE, GaussianMixturePrior, grad_reverse
-from training.losses import (LossSettings, beta_at, classification_loss, gaussian_kl, kl_y, kl_z_labelled,
+from cdgmvae.engine.model import CDGMVAE, GaussianMixturePrior, grad_reverse
+from cdgmvae.training.losses import (LossSettings, beta_at, classification_loss, gaussian_kl, kl_y, kl_z_labelled,
                              kl_z_mixture, kl_z_unlabelled)
-from training.schedule import lr_at
+from cdgmvae.training.schedule import lr_at
 
 from helpers_model import TINY
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
-from max4live import build, make_patch
+from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
+from cdgmvae.max4live import build, make_patch
 
 ROOT = Path(__file__).resolve().parents[1]
 MAXPAT = ROOT / "max4live" / "cdgmvae.maxpat"
@@ -232,7 +232,7 @@ def test_midi_passes_through_the_device(patcher):
 
 def test_the_committed_patch_is_what_the_osc_table_gives():
     assert MAXPAT.read_text(encoding="utf-8") == make_patch.render(), \
-        "stale: run python -m max4live.make_patch"
+        "stale: run python -m cdgmvae.max4live.make_patch"
 
 
 def test_the_amxd_holds_exactly_the_maxpat():
@@ -254,7 +254,7 @@ def test_a_damaged_amxd_is_refused():
 
 def test_rebuilding_gives_the_same_bytes(tmp_path):
     for out in (tmp_path / "a", tmp_path / "b"):
-        subprocess.run([sys.executable, "-m", "max4live.build", "--out", str(out)], check=True,
+        subprocess.run([sys.executable, "-m", "cdgmvae.max4live.build", "--out", str(out)], check=True,
                        cwd=ROOT, capture_output=True)
     assert (tmp_path / "a" / AMXD.name).read_bytes() == AMXD.read_bytes()
     assert (tmp_path / "b" / AMXD.name).read_bytes() == AMXD.read_bytes()

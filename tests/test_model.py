@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine import vocab
-from engine.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
-from engine.config import PRESETS, ModelConfig
-from engine.errors import UserError
-from engine.model import CDGMVAE
-from training.losses import LossSettings, total_loss
+from cdgmvae.engine import vocab
+from cdgmvae.engine.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
+from cdgmvae.engine.config import PRESETS, ModelConfig
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.model import CDGMVAE
+from cdgmvae.training.losses import LossSettings, total_loss
 
 from helpers_model import TINY, fake_bar, one_thread
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import vocab as V
+from cdgmvae.engine import vocab as V
 from tests.midi_builders import write_midi
-from training.prepare import prepare
+from cdgmvae.training.prepare import prepare
 
 ROOT = Path(__file__).parent.parent
 EMOPIA = ROOT / "data" / "emopia"

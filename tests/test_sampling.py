@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from engine.sampling import race_clocks, sample
+from cdgmvae.engine.sampling import race_clocks, sample
 
 PROBS = torch.tensor([0.6, 0.3, 0.1, 0.0])  # the last token is disallowed below
 

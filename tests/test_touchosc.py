@@ -11,8 +11,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
-from max4live import make_tosc
+from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
+from cdgmvae.max4live import make_tosc
 
 TOSC = Path(__file__).resolve().parents[1] / "max4live" / "touchosc" / "cdgmvae.tosc"
 CONTROL = {m.address: m for m in CONTROLS}
@@ -182,4 +182,4 @@ def test_no_two_controls_overlap(root):
 
 
 def test_the_committed_layout_is_what_the_osc_table_gives():
-    assert zlib.decompress(TOSC.read_bytes()) == make_tosc.render(), "stale: run python -m max4live.make_tosc"
+    assert zlib.decompress(TOSC.read_bytes()) == make_tosc.render(), "stale: run python -m cdgmvae.max4live.make_tosc"

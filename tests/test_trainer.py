@@ -15,8 +15,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cdgmvae import cli
-from engine.checkpoint import load_model
-from training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout
+from cdgmvae.engine.checkpoint import load_model
+from cdgmvae.training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout
 
 from helpers_model import TINY, one_thread, write_config, write_fake_dataset
 

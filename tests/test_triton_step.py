@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.backends import make_decoder
-from engine.errors import UserError
-from engine.generator import Generator
-from engine.grammar import is_valid_bar
+from cdgmvae.engine.backends import make_decoder
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.generator import Generator
+from cdgmvae.engine.grammar import is_valid_bar
 
 ROOT = Path(__file__).parent.parent
 
@@ -98,10 +98,10 @@ def test_kernels_compile_for_an_h100_without_spilling_registers(monkeypatch, con
     256 x 64 tiles)."""
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     pytest.importorskip("triton")
-    from engine import triton_step as ts
-    from engine.config import preset
-    from engine.incremental import BarCache
-    from engine.model import CDGMVAE
+    from cdgmvae.engine import triton_step as ts
+    from cdgmvae.engine.config import preset
+    from cdgmvae.engine.incremental import BarCache
+    from cdgmvae.engine.model import CDGMVAE
 
     with torch.device("meta"):  # shapes only: no memory, no time for the weights
         step = ts.TritonStep(BarCache(CDGMVAE(preset(config)), 1))

@@ -12,12 +12,12 @@ import sys
 
 import torch
 
-from engine.checkpoint import load_model
-from engine.generator import DEFAULT_MODEL, Controls, Generator
-from engine.incremental import BarCache
+from cdgmvae.engine.checkpoint import load_model
+from cdgmvae.engine.generator import DEFAULT_MODEL, Controls, Generator
+from cdgmvae.engine.incremental import BarCache
 
 assert os.environ.get("TRITON_INTERPRET") == "1", "set TRITON_INTERPRET=1"
-from engine import triton_step  # noqa: E402  (after the check: the kernels are defined on import)
+from cdgmvae.engine import triton_step  # noqa: E402  (after the check: the kernels are defined on import)
 
 STEPS = 12  # tokens fed per bar: the interpreter takes a fraction of a second per token
 

@@ -12,10 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
-from engine import codec
-from engine import vocab as V
-from engine.features import clip_profile, key_scores, major_minus_minor
-from engine.notes import GridNote
+from cdgmvae.engine import codec
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor
+from cdgmvae.engine.notes import GridNote
 
 FEATURES = ("note_density", "velocity_mean", "velocity_spread", "duration_mean", "pitch_mean", "pitch_spread",
             "major_minus_minor")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine.emotion import EMOTIONS, QUADRANTS, emotion_va
-from engine.generator import Generator
-from training.baseline import LogisticRegression, clip_features
+from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va
+from cdgmvae.engine.generator import Generator
+from cdgmvae.training.baseline import LogisticRegression, clip_features
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
 

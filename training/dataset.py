@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import vocab
-from engine.errors import UserError
+from cdgmvae.engine import vocab
+from cdgmvae.engine.errors import UserError
 
 MANIFEST_VERSION = 1
 UNKNOWN = -1  # label value of an unlabelled factor

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.model import GaussianMixturePrior, ModelOutput
-from engine.vocab import PAD
+from cdgmvae.engine.model import GaussianMixturePrior, ModelOutput
+from cdgmvae.engine.vocab import PAD
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 from tqdm import tqdm
 
-from engine import codec
-from engine import vocab as V
-from engine.errors import UserError
-from engine.features import piece_features
+from cdgmvae.engine import codec
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.features import piece_features
 
 MANIFEST_VERSION = 1
 MIDI_SUFFIXES = {".mid", ".midi"}

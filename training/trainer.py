@@ -23,13 +23,13 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from engine.checkpoint import load_checkpoint, load_model, read_header, save_checkpoint, save_model, write_json
-from engine.config import preset
-from engine.errors import UserError
-from engine.model import CDGMVAE
-from training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout, whole_piece_batches
-from training.losses import LossSettings, beta_at, total_loss
-from training.schedule import default_warmup, lr_at
+from cdgmvae.engine.checkpoint import load_checkpoint, load_model, read_header, save_checkpoint, save_model, write_json
+from cdgmvae.engine.config import preset
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.model import CDGMVAE
+from cdgmvae.training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout, whole_piece_batches
+from cdgmvae.training.losses import LossSettings, beta_at, total_loss
+from cdgmvae.training.schedule import default_warmup, lr_at
 
 # Options that must match for --resume to continue the same run.
 RESUME_MUST_MATCH = ("config", "seed", "batch", "rho", "holdout")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bridge.osc_spec import TABLE, markdown_table
+from cdgmvae.bridge.osc_spec import TABLE, markdown_table
 from live_harness import REPO
 
 

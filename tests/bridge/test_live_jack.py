@@ -9,7 +9,7 @@ import mido
 import pytest
 
 from live_harness import KICK
-from engine.notes import TRACK_CHANNEL
+from cdgmvae.engine.notes import TRACK_CHANNEL
 
 BPM = 240.0
 BAR = 4 * 60.0 / BPM

@@ -13,8 +13,8 @@ import time
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from engine import codec
-from engine.features import PITCH_NAMES, clip_profile, key_scores
+from cdgmvae.engine import codec
+from cdgmvae.engine.features import PITCH_NAMES, clip_profile, key_scores
 from live_harness import free_udp_port, wait_until
 
 BPM = "240"

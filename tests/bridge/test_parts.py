@@ -6,14 +6,14 @@ import math
 import mido
 import pytest
 
-from bridge.clock import InternalClock, Timeline
-from bridge.midi_in import grid_bars
-from bridge.midi_out import MidiFileRecorder
-from bridge.osc_server import Invalid, LiveState, validate
-from bridge.osc_spec import BY_ADDRESS
-from bridge.player import Player
-from bridge.sources import ClipSource, Controls, DATA_DIR, DEFAULT_CLIP
-from engine.notes import GridNote
+from cdgmvae.bridge.clock import InternalClock, Timeline
+from cdgmvae.bridge.midi_in import grid_bars
+from cdgmvae.bridge.midi_out import MidiFileRecorder
+from cdgmvae.bridge.osc_server import Invalid, LiveState, validate
+from cdgmvae.bridge.osc_spec import BY_ADDRESS
+from cdgmvae.bridge.player import Player
+from cdgmvae.bridge.sources import ClipSource, Controls, DATA_DIR, DEFAULT_CLIP
+from cdgmvae.engine.notes import GridNote
 
 
 @pytest.mark.parametrize("address, params, value", [
@@ -200,7 +200,7 @@ def test_internal_clock_bars():
 
 
 def test_model_source_passes_every_control_to_the_generator():
-    from bridge.model_source import ModelSource
+    from cdgmvae.bridge.model_source import ModelSource
     source = ModelSource(None, "eager", seed=0, threads=1, tonic=9)
     assert source.generator.tonic == 9  # --tonic A
     source.set_controls(Controls(valence=0.0, arousal=1.0, lam=0.25, temperature=0.5, key_strength=3.0))
@@ -211,7 +211,7 @@ def test_model_source_passes_every_control_to_the_generator():
 
 
 def test_model_source_plays_in_the_chosen_tonic_then_in_the_one_a_transfer_heard():
-    from bridge.model_source import ModelSource
+    from cdgmvae.bridge.model_source import ModelSource
     source = ModelSource(None, "eager", seed=0, threads=1, tonic=3)
     source.set_controls(Controls(tonic=9))
     source.next_bar()

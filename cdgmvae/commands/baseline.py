@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.errors import UserError
-from training.baseline import LogisticRegression, accuracies, load_split
+from cdgmvae.engine.errors import UserError
+from cdgmvae.training.baseline import LogisticRegression, accuracies, load_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

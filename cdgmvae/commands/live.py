@@ -9,16 +9,16 @@ import signal
 import sys
 from contextlib import ExitStack
 
-from bridge.clock import InternalClock, LinkClock
-from bridge.generator import Generator
-from bridge.midi_out import MidiFileRecorder, MidiOut, open_output
-from bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks
-from bridge.osc_spec import EMOTION_VA, EMOTIONS
-from bridge.scheduler import Scheduler, Settings
-from bridge.sources import SOURCES, Controls, default_source
-from engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
-from engine.errors import UserError
-from engine.features import parse_tonic
+from cdgmvae.bridge.clock import InternalClock, LinkClock
+from cdgmvae.bridge.generator import Generator
+from cdgmvae.bridge.midi_out import MidiFileRecorder, MidiOut, open_output
+from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks
+from cdgmvae.bridge.osc_spec import EMOTION_VA, EMOTIONS
+from cdgmvae.bridge.scheduler import Scheduler, Settings
+from cdgmvae.bridge.sources import SOURCES, Controls, default_source
+from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.features import parse_tonic
 
 log = logging.getLogger("cdgmvae.live")
 GENERATOR_START_TIMEOUT = 300.0  # loading a model from a slow disk
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             clock.set_playing(True)  # alone: start; with peers, follow the session's transport
         midi_in = None
         if args.midi_in:
-            from bridge.midi_in import MidiIn
+            from cdgmvae.bridge.midi_in import MidiIn
             midi_in = MidiIn(args.midi_in, args.midi_api, clock)
             stack.callback(midi_in.close)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine import codec
-from engine import vocab as V
-from engine.errors import UserError
-from engine.features import KEY_NAMES, piece_features
+from cdgmvae.engine import codec
+from cdgmvae.engine import vocab as V
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.features import KEY_NAMES, piece_features
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from engine import codec
-from engine.backends import BACKENDS
-from engine.errors import UserError
-from engine.generator import Controls, Generator
+from cdgmvae.engine import codec
+from cdgmvae.engine.backends import BACKENDS
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.generator import Controls, Generator
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

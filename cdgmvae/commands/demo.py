@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine import codec
-from engine.emotion import EMOTIONS, QUADRANTS, emotion_va, quadrant
-from engine.generator import DEFAULT_MODEL, Controls, Generator
-from engine.pianoroll import save_pianoroll
+from cdgmvae.engine import codec
+from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va, quadrant
+from cdgmvae.engine.generator import DEFAULT_MODEL, Controls, Generator
+from cdgmvae.engine.pianoroll import save_pianoroll
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the source tree: the demo clip is in its data/
 TRANSFER_CLIP = ROOT / "data/emopia/midis/Q3_Ie5koh4qvJc_5.mid"  # sad, from the validation split
 
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def judge(generator: Generator, baseline, bars: list[list[int]]) -> str:
-    from training.baseline import clip_features
+    from cdgmvae.training.baseline import clip_features
     _, _, p_a, p_v = generator.encode_piece(bars)
     base = baseline.probabilities(clip_features([codec.bar_notes(b) for b in bars]))[0]
     return (f"model infers {quadrant(float(p_v), float(p_a))} (p_arousal_high {float(p_a):.2f}, "
@@ -32,8 +32,9 @@ def judge(generator: Generator, baseline, bars: list[list[int]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.baseline import LogisticRegression
-    baseline = LogisticRegression.load(ROOT / "training" / "baseline.json")
+    from cdgmvae.training.baseline import LogisticRegression
+    from cdgmvae.training.control import BASELINE
+    baseline = LogisticRegression.load(BASELINE)
     generator = Generator.load(args.checkpoint, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"model: {args.checkpoint}; writing to {args.out}/")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli_common import add_model_arguments, generator_from_args, read_piece, write_bars
-from engine.emotion import EMOTIONS, emotion_va, quadrant
-from engine.errors import UserError
+from cdgmvae.commands.common import add_model_arguments, generator_from_args, read_piece, write_bars
+from cdgmvae.engine.emotion import EMOTIONS, emotion_va, quadrant
+from cdgmvae.engine.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from engine.config import PRESETS
-from training.trainer import TrainOptions, train
+from cdgmvae.engine.config import PRESETS
+from cdgmvae.training.trainer import TrainOptions, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,10 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.cli_common import read_piece
-from engine.emotion import quadrant
-from engine.errors import UserError
-from engine.generator import DEFAULT_MODEL, Generator
+from cdgmvae.commands.common import read_piece
+from cdgmvae.engine.emotion import quadrant
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.generator import DEFAULT_MODEL, Generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

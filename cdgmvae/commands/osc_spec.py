@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bridge.osc_spec import TABLE, markdown_table
+from cdgmvae.bridge.osc_spec import TABLE, markdown_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

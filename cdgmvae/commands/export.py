@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from engine.backends import INDUCTOR_ON_CPU, export_step, unavailable_reason
-from engine.errors import UserError
-from engine.generator import Generator
+from cdgmvae.engine.backends import INDUCTOR_ON_CPU, export_step, unavailable_reason
+from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.generator import Generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

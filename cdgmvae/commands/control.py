@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.cli_common import add_model_arguments, generator_from_args
-from training.control import evaluate_control, markdown
+from cdgmvae.commands.common import add_model_arguments, generator_from_args
+from cdgmvae.training.control import evaluate_control, markdown
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

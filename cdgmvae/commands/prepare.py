@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from training.prepare import prepare
+from cdgmvae.training.prepare import prepare
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.errors import UserError
+    from cdgmvae.engine.errors import UserError
     if not args.sources and not args.music21:
         raise UserError("name at least one MIDI file or folder, or --music21 COMPOSER")
     manifest = prepare(args.sources, args.out, args.labels, args.workers, args.music21, args.music21_limit,
