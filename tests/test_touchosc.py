@@ -92,7 +92,7 @@ def argument_sent(argument: dict, values: dict):
     if argument["conversion"] == "INTEGER":
         if abs(number - round(number)) > 1e-9:
             raise ValueError(f"{number:g} is not a whole number")
-        return int(round(number))
+        return round(number)
     return number
 
 
