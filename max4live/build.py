@@ -4,9 +4,11 @@
 what the .maxpat builds. `--out DIR` writes elsewhere (the tests build into a temporary folder).
 
 The .amxd container is a flat list of chunks, each a 4-byte tag, a little-endian uint32 length
-and that many bytes:
+and that many bytes (as Ableton's maxdevtools, maxdiff/amxd_textconv.py, reads them):
   ampf  4 bytes: the device type, 'mmmm' (MIDI effect; 'aaaa' audio effect, 'iiii' instrument)
-  meta  4 bytes: a little-endian uint32 Ableton does not document (public tools write 0, 1 or 7)
+  meta  4 bytes: a little-endian uint32 Ableton does not document. Unfrozen devices saved by Max hold
+        0 or 1 there, frozen ones 4 or 7 (their 'ptch' is an 'mx@c' container, not the patcher);
+        this device is not frozen (it has no dependencies to embed), so 0.
   ptch  the patcher JSON, null-terminated
 The .maxpat's bytes go into 'ptch' unchanged, so the same source always gives the same bytes.
 """
@@ -21,7 +23,7 @@ HERE = Path(__file__).parent
 MAXPAT = HERE / "cdgmvae.maxpat"
 AMXD = HERE / "cdgmvae.amxd"
 DEVICE_TYPE = b"mmmm"
-META = 7
+META = 0  # unfrozen: see above
 
 
 def chunk(tag: bytes, data: bytes) -> bytes:

@@ -659,7 +659,7 @@
 								"off",
 								"on"
 							],
-							"parameter_invisible": 1,
+							"parameter_invisible": 2,
 							"parameter_longname": "panic",
 							"parameter_mmax": 1,
 							"parameter_shortname": "Panic",
@@ -710,334 +710,13 @@
 			{
 				"box": {
 					"id": "obj-27",
-					"maxclass": "newobj",
+					"maxclass": "comment",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
+					"numoutlets": 0,
+					"outlettype": [],
 					"patching_rect": [
 						340.0,
 						180.0,
-						150.0,
-						22.0
-					],
-					"text": "loadbang"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-28",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						500.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"text": "udpreceive 9001"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-29",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						660.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						8.0,
-						112.0,
-						40.0,
-						18.0
-					],
-					"text": "host"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-30",
-					"keymode": 1,
-					"lines": 1,
-					"maxclass": "textedit",
-					"numinlets": 1,
-					"numoutlets": 4,
-					"outlettype": [
-						"",
-						"int",
-						"",
-						""
-					],
-					"patching_rect": [
-						820.0,
-						180.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						8.0,
-						128.0,
-						84.0,
-						20.0
-					],
-					"tabmode": 0,
-					"wordwrap": 0
-				}
-			},
-			{
-				"box": {
-					"id": "obj-31",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						20.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"text": "set 127.0.0.1"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-32",
-					"maxclass": "newobj",
-					"numinlets": 2,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						""
-					],
-					"patching_rect": [
-						180.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"text": "route text"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-33",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						340.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"text": "prepend host"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-34",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						500.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						96.0,
-						112.0,
-						56.0,
-						18.0
-					],
-					"text": "port"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-35",
-					"maxclass": "number",
-					"maximum": 65535,
-					"minimum": 1,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						660.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						96.0,
-						128.0,
-						52.0,
-						20.0
-					],
-					"varname": "port_port"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-36",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						820.0,
-						220.0,
-						150.0,
-						22.0
-					],
-					"text": "set 9000"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-37",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						20.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"text": "prepend port"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-38",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						180.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						152.0,
-						112.0,
-						56.0,
-						18.0
-					],
-					"text": "feedback"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-39",
-					"maxclass": "number",
-					"maximum": 65535,
-					"minimum": 1,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						340.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"presentation": 1,
-					"presentation_rect": [
-						152.0,
-						128.0,
-						52.0,
-						20.0
-					],
-					"varname": "feedback_port"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-40",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						500.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"text": "set 9001"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-41",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						260.0,
-						150.0,
-						22.0
-					],
-					"text": "prepend port"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-42",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"outlettype": [],
-					"patching_rect": [
-						820.0,
-						260.0,
 						150.0,
 						22.0
 					],
@@ -1053,7 +732,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-43",
+					"id": "obj-28",
 					"maxclass": "live.menu",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -1064,8 +743,8 @@
 					],
 					"parameter_enable": 1,
 					"patching_rect": [
-						20.0,
-						300.0,
+						500.0,
+						180.0,
 						150.0,
 						22.0
 					],
@@ -1103,6 +782,372 @@
 			},
 			{
 				"box": {
+					"id": "obj-29",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						660.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend /cdgmvae/tonic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-30",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						820.0,
+						180.0,
+						150.0,
+						22.0
+					],
+					"text": "udpreceive 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-31",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						20.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						8.0,
+						112.0,
+						40.0,
+						18.0
+					],
+					"text": "host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-32",
+					"keymode": 1,
+					"lines": 1,
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"int",
+						"",
+						""
+					],
+					"patching_rect": [
+						180.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						8.0,
+						128.0,
+						84.0,
+						20.0
+					],
+					"tabmode": 0,
+					"varname": "host_field",
+					"wordwrap": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-33",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						340.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-34",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						500.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"restore": [
+						"127.0.0.1"
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_invisible": 1,
+							"parameter_longname": "host",
+							"parameter_shortname": "host",
+							"parameter_type": 3
+						}
+					},
+					"saved_object_attributes": {
+						"parameter_enable": 1,
+						"parameter_mappable": 0
+					},
+					"text": "pattr @parameter_enable 1",
+					"varname": "host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-35",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						660.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-36",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						820.0,
+						220.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-37",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						20.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						96.0,
+						112.0,
+						56.0,
+						18.0
+					],
+					"text": "port"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-38",
+					"maxclass": "live.numbox",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						180.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						96.0,
+						128.0,
+						52.0,
+						20.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_initial": [
+								9000
+							],
+							"parameter_initial_enable": 1,
+							"parameter_invisible": 1,
+							"parameter_longname": "port",
+							"parameter_mmax": 65535.0,
+							"parameter_mmin": 1.0,
+							"parameter_shortname": "port",
+							"parameter_type": 0,
+							"parameter_unitstyle": 0
+						}
+					},
+					"varname": "port"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-39",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"patching_rect": [
+						340.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"text": "i"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-40",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"text": "prepend port"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-41",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						660.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						152.0,
+						112.0,
+						56.0,
+						18.0
+					],
+					"text": "feedback"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-42",
+					"maxclass": "live.numbox",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						820.0,
+						260.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						152.0,
+						128.0,
+						52.0,
+						20.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_initial": [
+								9001
+							],
+							"parameter_initial_enable": 1,
+							"parameter_invisible": 1,
+							"parameter_longname": "feedback_port",
+							"parameter_mmax": 65535.0,
+							"parameter_mmin": 1.0,
+							"parameter_shortname": "feedback",
+							"parameter_type": 0,
+							"parameter_unitstyle": 0
+						}
+					},
+					"varname": "feedback_port"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-43",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"patching_rect": [
+						20.0,
+						300.0,
+						150.0,
+						22.0
+					],
+					"text": "i"
+				}
+			},
+			{
+				"box": {
 					"id": "obj-44",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -1116,7 +1161,7 @@
 						150.0,
 						22.0
 					],
-					"text": "prepend /cdgmvae/tonic"
+					"text": "prepend port"
 				}
 			},
 			{
@@ -1172,6 +1217,7 @@
 			{
 				"box": {
 					"id": "obj-47",
+					"ignoreclick": 1,
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1222,6 +1268,7 @@
 				"box": {
 					"format": 6,
 					"id": "obj-49",
+					"ignoreclick": 1,
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1271,6 +1318,7 @@
 			{
 				"box": {
 					"id": "obj-51",
+					"ignoreclick": 1,
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1339,6 +1387,7 @@
 				"box": {
 					"format": 6,
 					"id": "obj-54",
+					"ignoreclick": 1,
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1377,8 +1426,8 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						400.0,
-						4.0,
+						276.0,
+						108.0,
 						54.0,
 						18.0
 					],
@@ -1389,6 +1438,7 @@
 				"box": {
 					"format": 6,
 					"id": "obj-56",
+					"ignoreclick": 1,
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1404,8 +1454,8 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						456.0,
-						4.0,
+						332.0,
+						108.0,
 						64.0,
 						20.0
 					],
@@ -1427,8 +1477,8 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						400.0,
-						30.0,
+						276.0,
+						134.0,
 						54.0,
 						18.0
 					],
@@ -1439,6 +1489,7 @@
 				"box": {
 					"format": 6,
 					"id": "obj-58",
+					"ignoreclick": 1,
 					"maxclass": "flonum",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1454,8 +1505,8 @@
 					],
 					"presentation": 1,
 					"presentation_rect": [
-						456.0,
-						30.0,
+						332.0,
+						134.0,
 						64.0,
 						20.0
 					],
@@ -1478,7 +1529,7 @@
 					"presentation": 1,
 					"presentation_rect": [
 						400.0,
-						56.0,
+						4.0,
 						54.0,
 						18.0
 					],
@@ -1488,6 +1539,7 @@
 			{
 				"box": {
 					"id": "obj-60",
+					"ignoreclick": 1,
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1504,7 +1556,7 @@
 					"presentation": 1,
 					"presentation_rect": [
 						456.0,
-						56.0,
+						4.0,
 						64.0,
 						20.0
 					],
@@ -1527,7 +1579,7 @@
 					"presentation": 1,
 					"presentation_rect": [
 						400.0,
-						82.0,
+						30.0,
 						54.0,
 						18.0
 					],
@@ -1537,6 +1589,7 @@
 			{
 				"box": {
 					"id": "obj-62",
+					"ignoreclick": 1,
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1553,7 +1606,7 @@
 					"presentation": 1,
 					"presentation_rect": [
 						456.0,
-						82.0,
+						30.0,
 						64.0,
 						20.0
 					],
@@ -1563,6 +1616,81 @@
 			{
 				"box": {
 					"id": "obj-63",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						340.0,
+						420.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						400.0,
+						56.0,
+						54.0,
+						18.0
+					],
+					"text": "tonic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-64",
+					"ignoreclick": 1,
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						500.0,
+						420.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						456.0,
+						56.0,
+						64.0,
+						20.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_enum": [
+								"C",
+								"C#",
+								"D",
+								"Eb",
+								"E",
+								"F",
+								"F#",
+								"G",
+								"Ab",
+								"A",
+								"Bb",
+								"B"
+							],
+							"parameter_invisible": 2,
+							"parameter_longname": "fb_tonic",
+							"parameter_mmax": 11,
+							"parameter_shortname": "tonic",
+							"parameter_type": 2
+						}
+					},
+					"varname": "fb_tonic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-65",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1570,7 +1698,7 @@
 						""
 					],
 					"patching_rect": [
-						340.0,
+						660.0,
 						420.0,
 						150.0,
 						22.0
@@ -1907,155 +2035,143 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-31",
+						"obj-29",
 						0
 					],
 					"source": [
-						"obj-27",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-30",
-						0
-					],
-					"source": [
-						"obj-31",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-32",
-						0
-					],
-					"source": [
-						"obj-30",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-33",
-						0
-					],
-					"source": [
-						"obj-32",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-33",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-36",
-						0
-					],
-					"source": [
-						"obj-27",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-35",
-						0
-					],
-					"source": [
-						"obj-36",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-37",
-						0
-					],
-					"source": [
-						"obj-35",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-37",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-40",
-						0
-					],
-					"source": [
-						"obj-27",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-39",
-						0
-					],
-					"source": [
-						"obj-40",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-41",
-						0
-					],
-					"source": [
-						"obj-39",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-28",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
 					],
 					"source": [
-						"obj-41",
+						"obj-29",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-33",
+						0
+					],
+					"source": [
+						"obj-32",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-34",
+						0
+					],
+					"source": [
+						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-35",
+						0
+					],
+					"source": [
+						"obj-34",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-35",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-36",
+						0
+					],
+					"source": [
+						"obj-34",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
+						"obj-36",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-39",
+						0
+					],
+					"source": [
+						"obj-38",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-40",
+						0
+					],
+					"source": [
+						"obj-39",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-40",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-43",
+						0
+					],
+					"source": [
+						"obj-42",
 						0
 					]
 				}
@@ -2075,7 +2191,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-3",
+						"obj-30",
 						0
 					],
 					"source": [
@@ -2091,7 +2207,7 @@
 						0
 					],
 					"source": [
-						"obj-28",
+						"obj-30",
 						0
 					]
 				}
@@ -2207,7 +2323,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-63",
+						"obj-65",
 						0
 					],
 					"source": [
@@ -2219,11 +2335,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-43",
+						"obj-64",
 						0
 					],
 					"source": [
-						"obj-63",
+						"obj-65",
 						0
 					]
 				}
@@ -2275,9 +2391,29 @@
 				"Panic",
 				0
 			],
-			"obj-43": [
+			"obj-28": [
 				"tonic",
 				"Tonic",
+				0
+			],
+			"obj-34": [
+				"host",
+				"host",
+				0
+			],
+			"obj-38": [
+				"port",
+				"port",
+				0
+			],
+			"obj-42": [
+				"feedback_port",
+				"feedback",
+				0
+			],
+			"obj-64": [
+				"fb_tonic",
+				"tonic",
 				0
 			],
 			"inherited_shortname": 1

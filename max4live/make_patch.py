@@ -8,11 +8,14 @@ The device (a MIDI effect: MIDI passes through untouched):
   live.dial valence, arousal, lambda, temperature, key strength -> [prepend /cdgmvae/...] -> [udpsend 127.0.0.1 9000]
   live.tab emotion -> [sel 0 1 2 3] -> messages "/cdgmvae/emotion happy" ...
   live.text play and transfer (toggles) -> [prepend /cdgmvae/play], [prepend /cdgmvae/transfer];
-  live.text panic (button) -> "/cdgmvae/panic"
+  live.text panic (button, Hidden) -> "/cdgmvae/panic"
   live.menu tonic (C .. B) -> [prepend /cdgmvae/tonic]
-  [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per feedback address; /cdgmvae/fb/tonic
-    -> [prepend set] -> the tonic menu, which so shows the tonic playing without sending it back
-  host and port fields -> "host ..." / "port ..." to udpsend, "port ..." to udpreceive
+  [udpreceive 9001] -> [route /cdgmvae/fb/...] -> one display per "out" address of the table, none of
+    them a stored parameter: number boxes, message boxes, and for the tonic a Hidden live.menu that
+    shows its name (writing into an automated parameter would override its automation and fill Live's
+    undo history: Ableton's Max for Live Production Guidelines, "Saving Parameters")
+  host field -> [pattr] (Stored Only) -> "host ..." to udpsend; port and feedback port live.numbox
+    (Stored Only) -> "port ..." to udpsend and udpreceive: all three are saved with the Live set
 
 No /cdgmvae/hello: the bridge answers a hello at the port it came from, and [udpsend] sends from a
 port of its own, not the one [udpreceive] listens on. The bridge is given `--feedback 127.0.0.1:9001`.
@@ -24,7 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
+from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTIONS, PITCH_NAMES, PREFIX, TABLE
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
 
 MAXPAT = Path(__file__).with_name("cdgmvae.maxpat")
@@ -34,8 +37,14 @@ BRIDGE_HOST, BRIDGE_PORT, FEEDBACK_PORT = "127.0.0.1", 9000, 9001
 DIALS = (("valence", "Valence", 0.5), ("arousal", "Arousal", 0.5), ("lambda", "Lambda", 0.5),
          ("temperature", "Temp", 1.0), ("key_strength", "Key", DEFAULT_KEY_STRENGTH))
 DIAL_STEP = 52.0
-FEEDBACK_X, FEEDBACK_COLUMN = 16 + DIAL_STEP * len(DIALS), 124.0  # the feedback displays, right of the dials
-DEVICE_WIDTH = FEEDBACK_X + FEEDBACK_COLUMN * 2 - 2
+# The feedback displays, in columns right of the dials, as many rows as Live's device height holds.
+FEEDBACK_X, FEEDBACK_COLUMN, FEEDBACK_ROW, DISPLAY_HEIGHT = 16 + DIAL_STEP * len(DIALS), 124.0, 26, 20
+LIVE_DEVICE_HEIGHT = 169
+FEEDBACK_ROWS = (LIVE_DEVICE_HEIGHT - 4 - DISPLAY_HEIGHT) // FEEDBACK_ROW + 1
+# Parameter Visibility as Max saves it in valueof.parameter_invisible (0, the default, is left out).
+AUTOMATED_AND_STORED, STORED_ONLY, HIDDEN = 0, 1, 2
+# Integer addresses whose values name something: the tonic menu and the tonic display show the names.
+NAMES = {"tonic": PITCH_NAMES}
 
 # inlets, outlets and outlet types of the objects the device uses, as Max saves them.
 SHAPES = {
@@ -43,6 +52,7 @@ SHAPES = {
     "live.tab": (1, 3, ["", "", "float"]),
     "live.menu": (1, 3, ["", "", "float"]),
     "live.text": (1, 2, ["", ""]),
+    "live.numbox": (1, 2, ["", "float"]),
     "message": (2, 1, [""]),
     "comment": (1, 0, []),
     "number": (1, 2, ["", "bang"]),
@@ -51,10 +61,11 @@ SHAPES = {
     "prepend": (1, 1, [""]),
     "udpsend": (1, 0, []),
     "udpreceive": (1, 1, [""]),
-    "loadbang": (1, 1, ["bang"]),
     "midiin": (1, 1, ["int"]),
     "midiout": (1, 0, []),
     "t": (1, 1, ["bang"]),
+    "i": (2, 1, ["int"]),
+    "pattr": (1, 3, ["", "", ""]),
 }
 # A display for each OSC argument type of the feedback.
 DISPLAY = {"i": "number", "f": "flonum", "s": "message"}
@@ -96,6 +107,7 @@ class Patcher:
         """A live.* object: a Live parameter that can be automated and MIDI-mapped.
 
         Keyword arguments named parameter_* describe the parameter; the others are box attributes.
+        parameter_invisible: AUTOMATED_AND_STORED (the default), STORED_ONLY or HIDDEN.
         """
         valueof = {"parameter_longname": longname, "parameter_shortname": shortname, "parameter_type": ptype}
         valueof.update((k, v) for k, v in attrs.items() if k.startswith("parameter_"))
@@ -105,17 +117,30 @@ class Patcher:
         self.parameters[box_id] = [longname, shortname, 0]
         return box_id
 
+    def stored_value(self, name: str, initial: list) -> str:
+        """[pattr] in parameter mode, Stored Only, holding `initial` until set: saved with the Live set.
+
+        As Max saves one: a blob parameter (type 3) whose value is the pattr's "restore" list.
+        """
+        valueof = {"parameter_invisible": STORED_ONLY, "parameter_longname": name, "parameter_shortname": name,
+                   "parameter_type": 3}
+        box_id = self.add("newobj", "pattr @parameter_enable 1", restore=list(initial), varname=name,
+                          saved_attribute_attributes={"valueof": valueof},
+                          saved_object_attributes={"parameter_enable": 1, "parameter_mappable": 0})
+        self.parameters[box_id] = [name, name, 0]
+        return box_id
+
     def label(self, text: str, at: tuple):
         self.add("comment", text, at=at)
 
-    def to_json(self) -> dict:
+    def to_json(self, device_width: float) -> dict:
         return {"patcher": {
             "fileversion": 1,
             "appversion": {"major": 8, "minor": 6, "revision": 0, "architecture": "x64", "modernui": 1},
             "classnamespace": "box",
             "rect": [100.0, 100.0, 1000.0, 600.0],
             "openinpresentation": 1,
-            "devicewidth": DEVICE_WIDTH,
+            "devicewidth": device_width,
             "default_fontsize": 10.0,
             "default_fontname": "Arial Bold",
             "gridsize": [8.0, 8.0],
@@ -126,6 +151,11 @@ class Patcher:
             "dependency_cache": [],
             "autosave": 0,
         }}
+
+
+def feedback_messages() -> tuple:
+    """The table's "out" entries: what the bridge sends back, each shown on its own display."""
+    return tuple(m for m in TABLE if m.direction == "out")
 
 
 def osc_range(suffix: str) -> dict:
@@ -147,11 +177,31 @@ def toggle(p: Patcher, suffix: str, at: tuple, text: str, texton: str, send: str
     send_value(p, box, suffix, send)
 
 
-def show_default(p: Patcher, loadbang: str, value, field: str):
-    """At load, show the default in an entry field without sending it (udpsend/udpreceive have it)."""
-    message = p.add("message", f"set {value}")
-    p.connect(loadbang, message)
-    p.connect(message, field)
+def port_field(p: Patcher, name: str, shortname: str, x: float, port: int, target: str):
+    """A live.numbox for a UDP port, Stored Only (saved with the Live set, not automatable): its value,
+    at load and when changed, goes to `target` as "port N". Float type with Int display, because Live's
+    Int parameters end at 255."""
+    p.label(shortname, (x, 112, 56, 18))
+    number = p.parameter("live.numbox", (x, 128, 52, 20), name, shortname, 0, parameter_mmin=1.0,
+                         parameter_mmax=65535.0, parameter_initial=[port], parameter_initial_enable=1,
+                         parameter_unitstyle=0, parameter_invisible=STORED_ONLY)
+    whole, prepend = p.add("newobj", "i"), p.add("newobj", "prepend port")
+    p.connect(number, whole)
+    p.connect(whole, prepend)
+    p.connect(prepend, target)
+
+
+def feedback_display(p: Patcher, message, at: tuple) -> tuple[str, bool]:
+    """A display for one feedback address, never a stored parameter; (box, whether it takes "set")."""
+    name = message.address.rsplit("/", 1)[1]
+    if name in NAMES:  # shows the name; Hidden, so neither stored, automated nor in Live's undo history
+        names = list(NAMES[name])
+        return p.parameter("live.menu", at, f"fb_{name}", name, 2, ignoreclick=1, parameter_enum=names,
+                           parameter_mmax=len(names) - 1, parameter_invisible=HIDDEN), True
+    if message.types == "s":
+        return p.add("message", "", at=at, varname=f"fb_{name}", ignoreclick=1), True
+    extra = {"format": 6} if message.types == "f" else {}
+    return p.add(DISPLAY[message.types], at=at, varname=f"fb_{name}", ignoreclick=1, **extra), False
 
 
 def build() -> dict:
@@ -180,61 +230,54 @@ def build() -> dict:
     # Right of the emotions: continue from what the musician played into `cdgmvae live --midi-in`.
     toggle(p, "transfer", (216, 58, 52, 20), "Transfer", "Transfer", send)
 
-    # Panic is momentary, so it is not stored with the set (parameter_invisible: not automatable).
+    # Panic is momentary: Hidden, so it is neither automated nor saved with the set.
     panic = p.parameter("live.text", (80, 84, 64, 20), "panic", "Panic", 2, mode=0, text="Panic",
-                        texton="Panic", parameter_enum=["off", "on"], parameter_mmax=1, parameter_invisible=1)
+                        texton="Panic", parameter_enum=["off", "on"], parameter_mmax=1, parameter_invisible=HIDDEN)
     panic_bang = p.add("newobj", "t b")
     panic_message = p.add("message", f"{PREFIX}/panic")
     p.connect(panic, panic_bang)
     p.connect(panic_bang, panic_message)
     p.connect(panic_message, send)
 
-    loadbang = p.add("newobj", "loadbang")
-
-    receive = p.add("newobj", f"udpreceive {FEEDBACK_PORT}")
-    p.label("host", (8, 112, 40, 18))
-    host = p.add("textedit", at=(8, 128, 84, 20), lines=1, tabmode=0, keymode=1, wordwrap=0)
-    show_default(p, loadbang, BRIDGE_HOST, host)
-    host_text, host_prepend = p.add("newobj", "route text"), p.add("newobj", "prepend host")
-    p.connect(host, host_text)  # textedit outputs "text <what was typed>" on Enter
-    p.connect(host_text, host_prepend)
-    p.connect(host_prepend, send)
-    for x, label, port, target in ((96, "port", BRIDGE_PORT, send),
-                                   (152, "feedback", FEEDBACK_PORT, receive)):
-        p.label(label, (x, 112, 56, 18))
-        number = p.add("number", at=(x, 128, 52, 20), minimum=1, maximum=65535,
-                       parameter_enable=0, varname=f"{label}_port")
-        show_default(p, loadbang, port, number)
-        port_prepend = p.add("newobj", "prepend port")
-        p.connect(number, port_prepend)
-        p.connect(port_prepend, target)
-
-    # No initial value: until one is chosen the piece keeps its own tonic, which the menu then shows.
+    # No initial value: until one is chosen the piece keeps its own tonic (shown on the tonic display).
     p.label("tonic", (152, 86, 34, 18))
-    tonic = p.parameter("live.menu", (186, 84, 56, 20), "tonic", "Tonic", 2, parameter_enum=list(PITCH_NAMES),
-                        parameter_mmax=len(PITCH_NAMES) - 1)
+    tonic = p.parameter("live.menu", (186, 84, 56, 20), "tonic", "Tonic", 2, parameter_enum=list(NAMES["tonic"]),
+                        parameter_mmax=len(NAMES["tonic"]) - 1)
     send_value(p, tonic, "tonic", send)
 
-    router = p.add("newobj", "route " + " ".join(m.address for m in FEEDBACK))
+    # Where the bridge is: typed into the host field, kept in a Stored Only [pattr] that sends it at load
+    # and shows it in the field.
+    receive = p.add("newobj", f"udpreceive {FEEDBACK_PORT}")
+    p.label("host", (8, 112, 40, 18))
+    host = p.add("textedit", at=(8, 128, 84, 20), lines=1, tabmode=0, keymode=1, wordwrap=0, varname="host_field")
+    host_text = p.add("newobj", "route text")  # textedit outputs "text <what was typed>" on Enter
+    host_stored = p.stored_value("host", [BRIDGE_HOST])
+    host_prepend, host_shown = p.add("newobj", "prepend host"), p.add("newobj", "prepend set")
+    p.connect(host, host_text)
+    p.connect(host_text, host_stored)
+    p.connect(host_stored, host_prepend)
+    p.connect(host_prepend, send)
+    p.connect(host_stored, host_shown)
+    p.connect(host_shown, host)
+    port_field(p, "port", "port", 96, BRIDGE_PORT, send)
+    port_field(p, "feedback_port", "feedback", 152, FEEDBACK_PORT, receive)
+
+    feedback = feedback_messages()
+    router = p.add("newobj", "route " + " ".join(m.address for m in feedback))
     p.connect(receive, router)
-    shown_by_control = {f"{PREFIX}/fb/tonic": tonic}  # through "set", so that showing it does not send it
-    in_columns = [m for m in FEEDBACK if m.address not in shown_by_control]
-    for i, message in enumerate(FEEDBACK):
-        display = shown_by_control.get(message.address)
-        if display is None:
-            column, row = divmod(in_columns.index(message), 4)
-            x, y = FEEDBACK_X + FEEDBACK_COLUMN * column, 4 + 26 * row
-            name = message.address.rsplit("/", 1)[1]
-            p.label(name, (x, y, 54, 18))
-            display = p.add(DISPLAY[message.types], "" if message.types == "s" else None, at=(x + 56, y, 64, 20),
-                            varname=f"fb_{name}", **({"format": 6} if message.types == "f" else {}))
-        if message.types == "s" or message.address in shown_by_control:
+    for i, message in enumerate(feedback):
+        column, row = divmod(i, FEEDBACK_ROWS)
+        x, y = FEEDBACK_X + FEEDBACK_COLUMN * column, 4 + FEEDBACK_ROW * row
+        p.label(message.address.rsplit("/", 1)[1], (x, y, 54, 18))
+        display, takes_set = feedback_display(p, message, (x + 56, y, 64, DISPLAY_HEIGHT))
+        if takes_set:  # shown without being output
             set_text = p.add("newobj", "prepend set")
             p.connect(router, set_text, outlet=i)
             p.connect(set_text, display)
         else:
             p.connect(router, display, outlet=i)
-    return p.to_json()
+    columns = -(-len(feedback) // FEEDBACK_ROWS)
+    return p.to_json(FEEDBACK_X + FEEDBACK_COLUMN * columns - 2)
 
 
 def render() -> str:

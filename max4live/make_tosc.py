@@ -5,6 +5,12 @@ A .tosc (TouchOSC, the 2020s app) is zlib-compressed XML: <lexml version='3'> ho
 ...), <values> (x, y, touch, text), <messages> (<osc> with triggers, a path and arguments, each
 made of partials: a CONSTANT, or the VALUE of one of the node's values) and <children>.
 
+What a control sends (hexler's TouchOSC manual, Control Reference and Editor > Messages > OSC): a VALUE
+partial sends scaleMin + v * (scaleMax - scaleMin) for the value v, converted to its type. v is what
+the control holds: 0..1 for a fader or an XY pad's x and y, 0 or 1 for a button, and for a radio the
+index of the chosen step, 0 .. steps-1 (so scale 0..1 sends the index itself). Orientation is one of
+NORTH 0, EAST 1, SOUTH 2, WEST 3: the direction in which the value grows (a horizontal radio is EAST).
+
 The layout: an XY pad (valence x arousal), faders for lambda, temperature and key strength, a radio of
 the 12 tonics (C .. B) under them, the four emotion buttons, play (toggle), panic, hello (registers the
 tablet for feedback; also sent on start), transfer (toggle: continue from what was played on the
@@ -21,7 +27,7 @@ import zlib
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTIONS, FEEDBACK, PITCH_NAMES, PREFIX
+from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTIONS, PITCH_NAMES, PREFIX, TABLE
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
 
 TOSC = Path(__file__).parent / "touchosc" / "cdgmvae.tosc"
@@ -31,6 +37,7 @@ GREY, WHITE, RED, BLUE = (0.25, 0.25, 0.25, 1.0), (1.0, 1.0, 1.0, 1.0), (0.8, 0.
 EMOTION_COLORS = {"happy": (0.95, 0.75, 0.1, 1.0), "tense": (0.85, 0.3, 0.2, 1.0),
                   "sad": (0.3, 0.4, 0.8, 1.0), "calm": (0.3, 0.7, 0.5, 1.0)}
 CONVERSION = {"f": "FLOAT", "i": "INTEGER", "s": "STRING"}
+NORTH, EAST = 0, 1  # TouchOSC's Orientation: the value grows upward (vertical faders), rightward
 
 
 def sub(parent: ET.Element, tag: str, text=None, **attrib) -> ET.Element:
@@ -70,12 +77,13 @@ def partial(parent: ET.Element, kind: str, conversion: str, value, low: float = 
 
 
 def osc(node: ET.Element, address: str, argument=None, var: str = "x", condition: str = "ANY",
-        send: bool = True):
+        send: bool = True, value_range: tuple = (0.0, 1.0)):
     """One OSC message of a node, sent when its value `var` changes (condition ANY, RISE or FALL).
 
     argument: None, one of the address's string choices, or the name of the node's value to send,
-    scaled into the table's range. A received message (send=False) sets the value `var` instead,
-    as a string: labels show feedback this way.
+    scaled so that the value's range (value_range: 0..1 for faders, XY pads and buttons, 0..steps-1
+    for a radio) covers the table's range. A received message (send=False) sets the value `var`
+    instead, as a string: labels show feedback this way.
     """
     messages = node.find("messages")
     if messages is None:
@@ -95,7 +103,11 @@ def osc(node: ET.Element, address: str, argument=None, var: str = "x", condition
     elif argument in spec.choices:
         partial(arguments, "CONSTANT", "STRING", argument)
     elif argument is not None:
-        partial(arguments, "VALUE", CONVERSION[spec.types], argument, spec.low, spec.high)
+        # sent = scaleMin + v * (scaleMax - scaleMin) must run from spec.low at v = lo to spec.high at v = hi
+        lo, hi = value_range
+        slope = (spec.high - spec.low) / (hi - lo)
+        partial(arguments, "VALUE", CONVERSION[spec.types], argument, spec.low - lo * slope,
+                spec.low + (1 - lo) * slope)
 
 
 class Layout:
@@ -114,7 +126,7 @@ class Layout:
         properties = sub(element, "properties")
         base = {"name": name, "frame": frame, "color": color, "background": True, "outline": True,
                 "interactive": kind not in ("LABEL", "GROUP"), "locked": False, "visible": True,
-                "cornerRadius": 4.0, **props}
+                "cornerRadius": 4.0, "orientation": NORTH, **props}
         for key in sorted(base):
             prop(properties, key, base[key])
         holder = sub(element, "values")
@@ -156,11 +168,11 @@ def build() -> ET.Element:
         osc(fader, spec.address, "x")
         lay.label(f"{name}_caption", name, (x - 8, SLIDERS + 20, 120, 32))
 
-    # x is the index of the chosen step: 0 = C .. 11 = B, as the table wants
+    # x is the index of the chosen step, left to right (EAST): 0 = C .. 11 = B, as the table wants
     cell = 66  # twelve steps under the pad and the faders
     tonic = lay.control("RADIO", "tonic", (16, SLIDERS + 60, cell * len(PITCH_NAMES), 56), BLUE, {"x": 0},
-                        steps=len(PITCH_NAMES))
-    osc(tonic, f"{PREFIX}/tonic", "x")
+                        steps=len(PITCH_NAMES), orientation=EAST)
+    osc(tonic, f"{PREFIX}/tonic", "x", value_range=(0, len(PITCH_NAMES) - 1))
     for i, name in enumerate(PITCH_NAMES):
         lay.label(f"tonic_{name}", name, (16 + cell * i, SLIDERS + 60, cell, 56))
 
@@ -173,12 +185,14 @@ def build() -> ET.Element:
     # under panic and hello, above the feedback: needs `cdgmvae live --midi-in` to hear the musician
     osc(lay.button("transfer", (832, 580, 176, 44), BLUE, toggle=True), f"{PREFIX}/transfer", "x")
 
-    width = (WIDTH - 16) // len(FEEDBACK)
-    for i, message in enumerate(FEEDBACK):
+    # One label per "out" address of the table, in a row along the bottom.
+    feedback = [m for m in TABLE if m.direction == "out"]
+    width = (WIDTH - 16) // len(feedback)
+    for i, message in enumerate(feedback):
         name = message.address.rsplit("/", 1)[1]
         x = 16 + width * i
-        lay.label(f"fb_{name}_caption", name, (x, 632, width - 8, 32), size=16)
-        shown = lay.label(f"fb_{name}", "-", (x, 668, width - 8, 64), size=28)
+        lay.label(f"fb_{name}_caption", name, (x, 632, width - 8, 32), size=min(16, width // 6))
+        shown = lay.label(f"fb_{name}", "-", (x, 668, width - 8, 64), size=min(28, width // 4))
         osc(shown, message.address, var="text", send=False)
     return lay.root
 

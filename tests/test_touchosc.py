@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, FEEDBACK, PITCH_NAMES
+from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, PITCH_NAMES, TABLE
 from cdgmvae.max4live import make_tosc
 
 TOSC = Path(__file__).resolve().parents[1] / "max4live" / "touchosc" / "cdgmvae.tosc"
@@ -36,7 +36,7 @@ def frame(node: ET.Element) -> list[float]:
 
 
 def messages(root: ET.Element, sending: bool) -> list[dict]:
-    """The OSC messages of every node, sent or received: the node, its address and arguments."""
+    """The OSC messages of every node, sent or received: the node, its address, arguments and triggers."""
     found = []
     for node in root.iter("node"):
         for osc in node.findall("messages/osc"):
@@ -44,36 +44,118 @@ def messages(root: ET.Element, sending: bool) -> list[dict]:
                 continue
             path = osc.findall("path/partial")
             assert all(p.findtext("type") == "CONSTANT" for p in path), "addresses are constants"
-            arguments = [{"kind": p.findtext("type"), "type": TYPE[p.findtext("conversion")],
-                          "value": p.findtext("value"), "low": float(p.findtext("scaleMin")),
-                          "high": float(p.findtext("scaleMax"))} for p in osc.findall("arguments/partial")]
+            arguments = [{"kind": p.findtext("type"), "conversion": p.findtext("conversion"),
+                          "type": TYPE[p.findtext("conversion")], "value": p.findtext("value"),
+                          "low": float(p.findtext("scaleMin")), "high": float(p.findtext("scaleMax"))}
+                         for p in osc.findall("arguments/partial")]
             found.append({"node": node, "address": "".join(p.findtext("value") for p in path),
-                          "arguments": arguments, "triggers": [t.findtext("var") for t in osc.iter("trigger")]})
+                          "arguments": arguments,
+                          "triggers": [(t.findtext("var"), t.findtext("condition")) for t in osc.iter("trigger")]})
     return found
+
+
+# --- TouchOSC's documented rule, written from hexler's manual (Control Reference; Editor > Messages > OSC),
+# not from make_tosc.py: what a user can set each control's values to, and what a message then sends.
+
+TRAVEL = [i / 20 for i in range(21)]  # a fader or a pad moved over its whole travel, both ends included
+
+
+def user_values(node: ET.Element, key: str) -> list | None:
+    """The values a user can give the value `key` of a control: a fader's x and an XY pad's x and y
+    run over 0..1, a button's x is 0 (released, off) or 1 (pressed, on), a radio's x is the index of
+    the chosen step, 0 .. steps-1. None: a value no finger moves."""
+    kind = node.get("type")
+    if (kind, key) in (("FADER", "x"), ("XY", "x"), ("XY", "y")):
+        return TRAVEL
+    if (kind, key) == ("BUTTON", "x"):
+        return [0.0, 1.0]
+    if (kind, key) == ("RADIO", "x"):
+        return list(range(int(prop(node, "steps").findtext("value"))))
+    return None
+
+
+def fires(condition: str, old, new) -> bool:
+    return {"ANY": new != old, "RISE": new > old, "FALL": new < old}[condition]
+
+
+def argument_sent(argument: dict, values: dict):
+    """What one argument partial sends: a constant as it stands, a value v as scaleMin + v*(scaleMax - scaleMin),
+    converted. A non-whole number converted to INTEGER is an error here: how TouchOSC rounds is undocumented."""
+    if argument["kind"] == "CONSTANT":
+        raw = argument["value"]
+    else:
+        v = values[argument["value"]]
+        raw = argument["low"] + v * (argument["high"] - argument["low"])
+    if argument["conversion"] == "STRING":
+        return str(raw)
+    number = float(raw)
+    if argument["conversion"] == "INTEGER":
+        if abs(number - round(number)) > 1e-9:
+            raise ValueError(f"{number:g} is not a whole number")
+        return round(number)
+    return number
+
+
+def simulate(root: ET.Element) -> list[dict]:
+    """Every message the layout sends when a user moves any control from any value to any other."""
+    sent = []
+    for message in messages(root, sending=True):
+        node = message["node"]
+        defaults = {v.findtext("key"): v.findtext("default") for v in node.findall("values/value")}
+        for key, condition in message["triggers"]:
+            domain = user_values(node, key)
+            if domain is None:
+                sent.append({"address": message["address"], "error": f"triggered by '{key}', which no user moves"})
+                continue
+            for old in domain:
+                for new in domain:
+                    if not fires(condition, old, new):
+                        continue
+                    values = {k: float(v) for k, v in defaults.items() if k in ("x", "y")}
+                    values[key] = new
+                    entry = {"address": message["address"], "node": node,
+                             "types": "".join(a["type"] for a in message["arguments"])}
+                    try:
+                        entry["args"] = [argument_sent(a, values) for a in message["arguments"]]
+                    except (KeyError, ValueError) as err:
+                        entry["error"] = f"{message['address']} from {key}={new:g}: {err}"
+                    sent.append(entry)
+    return sent
 
 
 def problems(root: ET.Element) -> list[str]:
-    found = []
-    for message in messages(root, sending=True):
-        address, arguments = message["address"], message["arguments"]
+    """What the layout sends that the OSC table does not accept, and what the table accepts that no control
+    sends (a range only partly reachable, a choice no button makes)."""
+    found, reached = [], {}
+    for entry in simulate(root):
+        address = entry["address"]
         spec = CONTROL.get(address)
-        if spec is None:
+        if "error" in entry:
+            found.append(entry["error"])
+        elif spec is None or spec.direction != "in":
             found.append(f"{address} is not in the OSC table")
-            continue
-        if "".join(a["type"] for a in arguments) != spec.types:
-            found.append(f"{address} sends '{''.join(a['type'] for a in arguments)}', the table says '{spec.types}'")
-        for argument in arguments:
-            if argument["kind"] == "VALUE":
-                if argument["value"] not in values_of(message["node"]):
-                    found.append(f"{address} sends a value '{argument['value']}' its control lacks")
-                if spec.choices or not spec.low <= argument["low"] <= argument["high"] <= spec.high:
-                    found.append(f"{address} range {argument['low']:g}..{argument['high']:g} "
-                                 f"outside {spec.low}..{spec.high}")
-            elif spec.choices and argument["value"] not in spec.choices:
-                found.append(f"{address} sends {argument['value']}, not one of {spec.choices}")
-            elif not spec.choices:
-                found.append(f"{address} sends a constant where the table wants a value")
-    return found
+        elif entry["types"] != spec.types:
+            found.append(f"{address} sends '{entry['types']}', the table says '{spec.types}'")
+        else:
+            for arg in entry["args"]:
+                if spec.choices and arg not in spec.choices:
+                    found.append(f"{address} sends {arg}, not one of {spec.choices}")
+                elif not spec.choices and not spec.low - 1e-9 <= arg <= spec.high + 1e-9:
+                    found.append(f"{address} sends {arg:g}, outside {spec.low:g}..{spec.high:g}")
+            reached.setdefault(address, set()).update(entry["args"] or [None])
+    for address, values in reached.items():
+        spec = CONTROL[address]
+        if spec.choices:
+            missing = set(spec.choices) - values
+        elif spec.types == "i":
+            missing = set(range(int(spec.low), int(spec.high) + 1)) - values
+        elif spec.types == "f":
+            missing = {end for end in (spec.low, spec.high) if min(abs(v - end) for v in values) > 1e-9}
+        else:
+            missing = set()
+        if missing:
+            found.append(f"{address} never sends {sorted(missing, key=str)}")
+    return sorted(set(found))
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +171,11 @@ def test_the_tosc_is_zlib_compressed_lexml(root):
     assert len(ids) == len(set(ids)), "node IDs are unique"
 
 
-def test_the_layout_sends_only_what_the_osc_table_allows(root):
+def test_every_control_sends_exactly_what_the_osc_table_accepts(root):
+    """Every control, moved from any value to any other, by TouchOSC's documented rule."""
     assert problems(root) == []
+    sent = {(e["address"], tuple(e["args"])) for e in simulate(root)}
+    assert {args for address, args in sent if address == "/cdgmvae/tonic"} == {(i,) for i in range(12)}
 
 
 def test_the_check_catches_a_range_or_address_the_table_does_not_allow(root):
@@ -102,9 +187,16 @@ def test_the_check_catches_a_range_or_address_the_table_does_not_allow(root):
                 osc.find(element).text = new
         return " ".join(problems(broken))
 
-    assert "range 0.1..5" in mutated("/cdgmvae/temperature", "arguments/partial/scaleMax", "5")
-    assert "sends 'i'" in mutated("/cdgmvae/lambda", "arguments/partial/conversion", "INTEGER")
+    assert "/cdgmvae/temperature sends 5, outside 0.1..2" in mutated(
+        "/cdgmvae/temperature", "arguments/partial/scaleMax", "5")
+    assert "/cdgmvae/temperature never sends [2.0]" in mutated(
+        "/cdgmvae/temperature", "arguments/partial/scaleMax", "1.5")
+    assert "not a whole number" in mutated("/cdgmvae/lambda", "arguments/partial/conversion", "INTEGER")
     assert "/cdgmvae/panik is not" in mutated("/cdgmvae/panic", "path/partial/value", "/cdgmvae/panik")
+    # issue 15 (16): scale 0..11 on the radio sends step x as 11x
+    assert "/cdgmvae/tonic sends 22, outside 0..11" in mutated("/cdgmvae/tonic", "arguments/partial/scaleMax", "11")
+    assert "/cdgmvae/emotion never sends ['calm', 'happy', 'tense']" in mutated(
+        "/cdgmvae/emotion", "arguments/partial/value", "sad")
 
 
 def test_the_layout_has_every_control_of_the_issue(root):
@@ -127,24 +219,42 @@ def test_the_layout_has_every_control_of_the_issue(root):
     assert panic["arguments"] == [] and prop(panic["node"], "buttonType").findtext("value") == "0"
     (tonic,) = by_address["/cdgmvae/tonic"]
     assert tonic["node"].get("type") == "RADIO" and prop(tonic["node"], "steps").findtext("value") == "12"
-    assert [(a["value"], a["type"], a["low"], a["high"]) for a in tonic["arguments"]] == [("x", "i", 0, 11)]
+    assert [(a["value"], a["type"]) for a in tonic["arguments"]] == [("x", "i")]
 
 
 def test_the_layout_sends_every_control_of_the_osc_table(root):
     sent = {m["address"] for m in messages(root, sending=True)}
-    assert {m.address for m in CONTROLS} - sent == set()
+    assert {m.address for m in CONTROLS if m.direction == "in"} - sent == set()
 
 
-def test_the_tonic_radio_is_captioned_c_to_b(root):
-    """Step i of the radio sends tonic i: its captions, left to right, read C .. B, one on each step."""
+def orientation(node: ET.Element) -> int:
+    """TouchOSC's Orientation (NORTH 0, EAST 1, SOUTH 2, WEST 3: where the value grows); absent means NORTH."""
+    found = prop(node, "orientation")
+    return 0 if found is None else int(found.findtext("value"))
+
+
+def test_the_tonic_radio_runs_left_to_right_and_each_step_sends_the_tonic_under_its_caption(root):
+    """A horizontal radio is EAST (orientation 1), as in layouts saved by TouchOSC: step 0 at the left.
+    The caption over step i's cell names the tonic that step sends."""
     def text(node: ET.Element) -> str:
         return next(v.findtext("default") for v in node.findall("values/value") if v.findtext("key") == "text")
 
     (radio,) = [n for n in root.iter("node") if n.get("type") == "RADIO"]
     x, y, w, h = frame(radio)
-    captions = sorted((frame(n)[0], text(n)) for n in root.iter("node")
-                      if n.get("type") == "LABEL" and frame(n)[1] == y and x <= frame(n)[0] < x + w)
-    assert captions == [(x + i * w / len(PITCH_NAMES), name) for i, name in enumerate(PITCH_NAMES)]
+    assert w > h and orientation(radio) == 1
+    steps = int(prop(radio, "steps").findtext("value"))
+    captions = {round(frame(n)[0]): text(n) for n in root.iter("node")
+                if n.get("type") == "LABEL" and frame(n)[1] == y and x <= frame(n)[0] < x + w}
+    (message,) = [m for m in messages(root, sending=True) if m["node"] is radio]
+    for step in range(steps):
+        (sent,) = [argument_sent(a, {"x": step}) for a in message["arguments"]]
+        assert captions[round(x + step * w / steps)] == PITCH_NAMES[sent], step
+
+
+def test_faders_stand_upright_and_grow_upward(root):
+    for fader in (n for n in root.iter("node") if n.get("type") == "FADER"):
+        _, _, w, h = frame(fader)
+        assert h > w and orientation(fader) == 0, prop(fader, "name").findtext("value")
 
 
 def test_the_layout_says_hello_on_start(root):
@@ -155,7 +265,7 @@ def test_the_layout_says_hello_on_start(root):
 
 def test_every_feedback_address_is_shown_by_a_label(root):
     received = {m["address"]: m for m in messages(root, sending=False)}
-    for message in FEEDBACK:
+    for message in (m for m in TABLE if m.direction == "out"):
         assert message.address in received, f"{message.address} is not shown"
         shown = received[message.address]
         assert shown["node"].get("type") == "LABEL"
