@@ -169,6 +169,27 @@ def test_real_pop909_songs(tmp_path):
                 want.append((sixteenth // 16, sixteenth % 16, ROLES[name], msg.note))
     entry = next(e for e in manifest["pieces"] if e["source"].endswith("001.mid"))
     tokens = piece_tokens(out, entry)
-    got = [(bar, note.position, note.track, note.pitch) for bar, row in enumerate(tokens) for note in codec.bar_notes(row)]
+    got = [(bar, note.position, note.track, note.pitch)
+           for bar, row in enumerate(tokens) for note in codec.bar_notes(row)]
     assert sorted(got) == sorted(want)
     assert entry["bars"] == max(w[0] for w in want) + 1
+
+
+def test_training_on_emopia_and_pop909_mixes_both_in_every_batch(tmp_path):
+    """EMOPIA labelled plus POP909 unlabelled: each batch holds both (rho < 1), so the unlabelled terms
+    (the categorical KL_y with its MI form, the mixture KL with alpha) act at every step."""
+    import json
+
+    from cdgmvae import cli
+    from tests.helpers_model import TINY, write_config
+    data = tmp_path / "prepared"
+    prepare([small_emopia(tmp_path, n=4)], data, workers=1, progress=False, bar_len=TINY.bar_len,
+            pop909_dirs=[fixture_folder(tmp_path)])
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(data), "--config", write_config(tmp_path / "tiny.json"),
+                     "--out", str(out), "--steps", "3", "--batch", "4", "--threads", "1"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 3
+    for entry in log:
+        assert 0 < entry["labelled_fraction"] < 1
+        assert entry["kl_y_a"] > 0 and entry["kl_y_v"] > 0
