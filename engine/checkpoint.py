@@ -224,17 +224,34 @@ def save_checkpoint(folder: str | Path, tags: list[str], model: torch.nn.Module,
             stale.unlink()
 
 
+def _check_config(header: dict, json_path, config: ModelConfig, hint: str) -> None:
+    saved = config_of(header, json_path)
+    if saved != config:
+        diff = {k: (v, getattr(config, k)) for k, v in saved.to_dict().items() if getattr(config, k) != v}
+        raise UserError(f"{json_path} was trained with another model config (saved vs now: {diff}); {hint}")
+
+
+def load_weights(path_or_dir: str | Path, model: CDGMVAE, config: ModelConfig) -> tuple[Path, dict]:
+    """Load only the weights of a model or training checkpoint (a folder as in `resolve`) into `model`,
+    whose config must equal the saved one. Returns (the JSON read, its header). Raises UserError in one
+    line for another vocabulary, another config, or missing, damaged or mis-shaped weights."""
+    json_path = resolve(path_or_dir)
+    header = read_header(json_path)
+    _check_config(header, json_path, config, "choose the same --config (a preset or its JSON) to start from it")
+    tensors = read_tensors(json_path, header)
+    if header["format"] == CHECKPOINT_FORMAT:
+        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    load_state(model, tensors, str(json_path))
+    return json_path, header
+
+
 def load_checkpoint(json_path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     config: ModelConfig) -> dict:
     """Restore model and optimizer from a training checkpoint; returns its JSON header."""
     header = read_header(json_path)
     if header["format"] != CHECKPOINT_FORMAT:
         raise UserError(f"{json_path} holds weights only; --resume needs a training checkpoint (ckpt/last.json)")
-    saved = config_of(header, json_path)
-    if saved != config:
-        diff = {k: (v, getattr(config, k)) for k, v in saved.to_dict().items() if getattr(config, k) != v}
-        raise UserError(f"{json_path} was trained with another model config (checkpoint vs now: {diff}); "
-                        f"use the same --config or a new --out folder")
+    _check_config(header, json_path, config, "use the same --config or a new --out folder")
     tensors = read_tensors(json_path, header)
     load_state(model, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, str(json_path))
     _restore_optimizer(model, optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")},

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
+from typing import NamedTuple, Sequence, Union
 
 import mido
 import numpy as np
@@ -55,6 +55,7 @@ class EncodeReport:
     tempo_changes_moved: int = 0
     rebarred: bool = False
     leading_bars_dropped: int = 0
+    bars_irregular: int = 0     # encode_beats: spans between downbeats of other than 4 beats
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -269,3 +270,126 @@ def append_absolute(track: mido.MidiTrack, events: list) -> None:
         track.append(msg.copy(time=tick - now))
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
+
+
+# --- bar lines given from outside (beat annotations, a beat tracker) ------------------------------------
+class TimedNote(NamedTuple):
+    """A note timed in seconds, already assigned to an LPD-5 track."""
+    track: int       # index into vocab.TRACKS
+    pitch: int       # MIDI pitch 0..127
+    velocity: int    # MIDI velocity 1..127
+    start: float     # onset, seconds
+    end: float       # release, seconds
+
+
+class BeatGrid:
+    """Seconds <-> beats by piecewise-linear interpolation between annotated beat times, continued before
+    the first beat and after the last one at the neighbouring beat's length.
+
+    beats: beat times in seconds, strictly increasing, at least 2. Raises ValueError otherwise."""
+
+    def __init__(self, beats: Sequence[float]):
+        self.times = np.asarray(beats, dtype=np.float64)
+        if len(self.times) < 2 or not (np.diff(self.times) > 0).all():
+            raise ValueError("beat times must be at least two and strictly increasing")
+        self.index = np.arange(len(self.times), dtype=np.float64)
+
+    def beat_at(self, seconds) -> np.ndarray:
+        """Fractional beat index of each time (0 = the first annotated beat)."""
+        t, b = np.asarray(seconds, dtype=np.float64), self.times
+        inside = np.interp(t, b, self.index)
+        before = (t - b[0]) / (b[1] - b[0])
+        after = len(b) - 1 + (t - b[-1]) / (b[-1] - b[-2])
+        return np.where(t < b[0], before, np.where(t > b[-1], after, inside))
+
+    def time_at(self, beat) -> np.ndarray:
+        """Seconds at a (fractional) beat index: the inverse of beat_at."""
+        u, b = np.asarray(beat, dtype=np.float64), self.times
+        inside = np.interp(u, self.index, b)
+        before = b[0] + u * (b[1] - b[0])
+        after = b[-1] + (u - len(b) + 1) * (b[-1] - b[-2])
+        return np.where(u < 0, before, np.where(u > len(b) - 1, after, inside))
+
+
+def bar_start_beats(downbeats: Sequence[int], first_beat: float, last_beat: float) -> np.ndarray:
+    """Beat indices where the grid's bars begin: every downbeat, and 4 beats after a bar start while the
+    next downbeat is further away; before the first downbeat and after the last one, every 4 beats, so
+    that the bars cover [first_beat, last_beat]."""
+    downbeats = sorted(set(int(d) for d in downbeats))
+    if not downbeats:
+        raise ValueError("no downbeats")
+    beats_per_bar = V.BEATS_PER_BAR
+    starts = list(range(downbeats[0], int(np.floor(first_beat)) - beats_per_bar, -beats_per_bar))[:0:-1]
+    for here, following in zip(downbeats, downbeats[1:] + [None]):
+        stop = following if following is not None else max(here, int(np.ceil(last_beat))) + 1
+        starts += range(here, stop, beats_per_bar)
+    return np.array(starts, dtype=np.int64)
+
+
+def encode_beats(notes: Sequence[TimedNote], beats: Sequence[float], downbeats: Sequence[int],
+                 bar_len: int = DEFAULT_BAR_LEN) -> EncodedPiece:
+    """Notes timed in seconds -> bars of REMI tokens, with the bar lines and beats given explicitly (beat
+    annotations) instead of read from the file's metre and tempo map.
+
+    beats: beat times in seconds, strictly increasing (at least 2); downbeats: indices into `beats` of
+    the beats that begin a bar. Each beat is four 16ths of the grid, spread evenly between one annotated
+    beat and the next, so tempo changes and rubato follow the annotations. A bar begins at every
+    downbeat. Between two downbeats more than 4 beats apart a new bar begins every 4 beats (a 6-beat span
+    gives a full bar and a half-empty one); fewer than 4 beats leave the bar's last positions empty. Both
+    kinds of span are counted in `EncodeReport.bars_irregular`. A bar's tempo is 60 / its mean beat
+    length in seconds. Overlaps, long notes, cut bars and leading empty bars as in `encode`.
+    Raises ValueError for no notes, fewer than 2 beats or no downbeat."""
+    grid = BeatGrid(beats)
+    if not notes:
+        raise ValueError("no notes")
+    report = EncodeReport()
+    report.bars_irregular = sum(b - a != V.BEATS_PER_BAR for a, b in zip(downbeats, downbeats[1:]))
+    starts = np.rint(4 * grid.beat_at([n.start for n in notes])).astype(np.int64)   # absolute 16ths
+    ends = np.rint(4 * grid.beat_at([n.end for n in notes])).astype(np.int64)
+    raw = [(int(s), n.track, n.pitch, int(e - s), n.velocity) for s, e, n in zip(starts, ends, notes)]
+    bar_beats = bar_start_beats(downbeats, starts.min() / 4, starts.max() / 4)
+    bar_sixteenths = bar_beats * 4
+
+    def bar_of(start: int) -> tuple[int, int]:
+        bar = int(np.searchsorted(bar_sixteenths, start, side="right")) - 1
+        return bar, start - int(bar_sixteenths[bar])
+
+    def tempo_of(bar: int) -> float:
+        first = bar_beats[bar]
+        last = min(first + V.BEATS_PER_BAR, bar_beats[bar + 1]) if bar + 1 < len(bar_beats) else first + 4
+        return float(60.0 * (last - first) / (grid.time_at(last) - grid.time_at(first)))
+
+    return encode_placed(raw, bar_of, tempo_of, report, bar_len)
+
+
+def encode_placed(raw: list, bar_of, tempo_of, report: EncodeReport, bar_len: int) -> EncodedPiece:
+    """Quantised notes -> EncodedPiece. raw: (absolute 16th, track, pitch, length in 16ths, velocity);
+    bar_of(absolute 16th) -> (bar number, position 0..15); tempo_of(bar number) -> BPM."""
+    placed = []  # (bar number, note)
+    for start, track, pitch, length, velocity in resolve_overlaps(raw, report):
+        if length > V.MAX_DURATION:
+            report.notes_shortened += 1
+        length = min(max(length, 1), V.MAX_DURATION)
+        velocity = V.velocity_bin_value(V.velocity_to_bin(velocity))
+        bar, position = bar_of(start)
+        placed.append((bar, GridNote(track, pitch, velocity, position, length)))
+        report.drum_notes += track == V.DRUMS
+    if not placed:
+        raise ValueError("no notes")
+    report.notes = len(placed)
+    first_bar = min(bar for bar, _ in placed)
+    report.leading_bars_dropped = first_bar
+    per_bar: list[list[GridNote]] = [[] for _ in range(max(bar for bar, _ in placed) - first_bar + 1)]
+    for bar, note in placed:
+        per_bar[bar - first_bar].append(note)
+    bars, kept_notes, tempos = [], [], []
+    for i, notes in enumerate(per_bar):
+        bpm = tempo_of(first_bar + i)
+        tokens, kept = bar_tokens(sorted(notes, key=note_order), V.tempo_to_bin(bpm), bar_len)
+        if len(kept) < len(notes):
+            report.bars_cut += 1
+            report.notes_cut += len(notes) - len(kept)
+        bars.append(tokens)
+        kept_notes.append(kept)
+        tempos.append(bpm)
+    return EncodedPiece(bars, kept_notes, tempos, report)

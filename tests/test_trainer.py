@@ -204,3 +204,50 @@ def test_posterior_learns_arousal_from_note_density(tmp_path):
                      "--batch", "8", "--lr", "2e-3", "--threads", "1", "--val-every", "120", "--ckpt-every", "1000"]) == 0
     val = json.loads((out / "summary.json").read_text())["val"]
     assert val["acc_arousal"] >= 0.8, val
+
+
+def _state(path: Path) -> dict:
+    from safetensors.torch import load_file
+    return load_file(str(path))
+
+
+def test_init_from_loads_the_weights_with_a_fresh_optimizer_and_refuses_a_mismatch(tmp_path, data, config,
+                                                                                   capsys):
+    source = tmp_path / "source"
+    assert cli.main(_train_args(data, config, source, 4, "--lr", "1e-3", "--warmup", "1")) == 0
+    source_adam = json.loads((source / "ckpt" / "last.json").read_text())["optimizer"]["scalars"]
+    assert {entry["step"] for entry in source_adam.values()} == {4.0}
+
+    # from the source's model folder, at lr 0: the weights come out exactly as they went in
+    still = tmp_path / "still"
+    assert cli.main(_train_args(data, config, still, 1, "--lr", "0", "--init-from", source)) == 0
+    before, after = _state(source / "model.safetensors"), _state(still / "model.safetensors")
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    summary = json.loads((still / "summary.json").read_text())
+    assert summary["init_from"]["path"] == str(source / "model.json") and summary["init_from"]["step"] == 4
+    assert "weights from" in capsys.readouterr().out
+
+    # from a training checkpoint: its weights, but the optimizer and the lr warm-up start afresh
+    moved = tmp_path / "moved"
+    assert cli.main(_train_args(data, config, moved, 2, "--lr", "1e-3", "--warmup", "2",
+                                "--init-from", source / "ckpt" / "last.json")) == 0
+    header = json.loads((moved / "ckpt" / "last.json").read_text())
+    assert {entry["step"] for entry in header["optimizer"]["scalars"].values()} == {2.0}
+    assert header["init_from"]["step"] == 4
+    assert _log(moved)[0]["lr"] == pytest.approx(1e-3 / 2)
+    assert not torch.equal(_state(moved / "model.safetensors")["tok_emb.weight"], before["tok_emb.weight"])
+
+    # another config, another vocabulary: one line each, nothing written
+    capsys.readouterr()
+    other = write_config(tmp_path / "other.json", replace(TINY, d_latent=4))
+    assert cli.main(_train_args(data, other, tmp_path / "bad1", 1, "--init-from", source)) == 2
+    err = capsys.readouterr().err
+    assert "another model config" in err and "d_latent" in err and err.count("\n") == 1
+    foreign = tmp_path / "foreign"
+    shutil.copytree(source, foreign, ignore=shutil.ignore_patterns("ckpt", "tb", "selected"))
+    header = json.loads((foreign / "model.json").read_text())
+    (foreign / "model.json").write_text(json.dumps({**header, "vocab_fingerprint": "0000000000000000"}))
+    assert cli.main(_train_args(data, config, tmp_path / "bad2", 1, "--init-from", foreign)) == 2
+    err = capsys.readouterr().err
+    assert "another vocabulary" in err and err.count("\n") == 1
+    assert not (tmp_path / "bad1" / "ckpt").exists() and not (tmp_path / "bad2" / "ckpt").exists()

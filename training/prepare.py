@@ -27,6 +27,7 @@ from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import piece_features
+from cdgmvae.training import pop909
 
 MANIFEST_VERSION = 1
 MIDI_SUFFIXES = {".mid", ".midi"}
@@ -44,6 +45,7 @@ class Job:
     valence: Optional[int] = None
     arousal: Optional[int] = None
     split: Optional[str] = None
+    beats: Optional[str] = None      # POP909: the song's beat_midi.txt (bar lines from the annotations)
 
 
 def piece_id(source: str) -> str:
@@ -98,6 +100,9 @@ def midi_jobs(sources: Iterable[Path], labels: dict) -> Iterator[Job]:
     for source in sources:
         if not source.exists():
             raise UserError(f"{source} does not exist")
+        if source.is_dir() and pop909.is_pop909_folder(source):
+            yield from pop909_jobs(source)
+            continue
         files = [source] if source.is_file() else sorted(
             p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
         split = read_split_files(source if source.is_dir() else source.parent)
@@ -108,6 +113,16 @@ def midi_jobs(sources: Iterable[Path], labels: dict) -> Iterator[Job]:
                     valence, arousal = labels[key]
                     break
             yield Job(piece_id(str(path.resolve())), str(path), valence, arousal, split.get(path.name))
+
+
+def pop909_jobs(folder: Path) -> Iterator[Job]:
+    """The songs of a POP909 folder (midis/ and annotations/): unlabelled, split by its val_songs.txt."""
+    if not pop909.is_pop909_folder(folder):
+        raise UserError(f"{folder} is not a POP909 folder: it needs midis/ and annotations/ side by side")
+    val = pop909.val_songs(folder)
+    for path in sorted(p for p in (folder / "midis").iterdir() if p.suffix.lower() in MIDI_SUFFIXES):
+        yield Job(piece_id(str(path.resolve())), str(path), split=pop909.song_split(path, val),
+                  beats=str(pop909.beat_file(path)))
 
 
 def music21_jobs(what: str, limit: Optional[int]) -> Iterator[Job]:
@@ -139,6 +154,11 @@ def load_source(source: str):
 def prepare_one(args: tuple) -> dict:
     """Worker: encode one piece and write its arrays. Returns its manifest entry or a skip record."""
     job, out_dir, bar_len, min_bars = args
+    result = _prepare_one(job, out_dir, bar_len, min_bars)
+    return {**result, "dataset": "pop909"} if job.beats else result
+
+
+def _prepare_one(job: Job, out_dir: Path, bar_len: int, min_bars: int) -> dict:
     target = out_dir / "pieces" / f"{job.id}.npz"
     if target.is_file():
         try:
@@ -156,8 +176,14 @@ def prepare_one(args: tuple) -> dict:
     except Exception as err:  # pretty_midi/mido raise many kinds of errors for a damaged file
         return {"status": "skipped", "source": job.source, "reason": "unreadable",
                 "detail": f"{type(err).__name__}: {err}"[:200]}
+    extra = {}
     try:
-        piece = codec.encode(midi, bar_len)
+        if job.beats:
+            piece, extra["pop909"] = pop909.encode_song(midi, Path(job.beats), bar_len)
+        else:
+            piece = codec.encode(midi, bar_len)
+    except pop909.SongSkipped as skip:
+        return {"status": "skipped", "source": job.source, "reason": skip.reason, "detail": skip.detail}
     except ValueError:
         return {"status": "skipped", "source": job.source, "reason": "empty", "detail": "no notes"}
     if len(piece.bars) < min_bars:
@@ -166,7 +192,7 @@ def prepare_one(args: tuple) -> dict:
     rhythm, key = piece_features(piece.notes)
     entry = {"id": job.id, "source": job.source, "file": f"pieces/{job.id}.npz", "bars": len(piece.bars),
              "valence": job.valence, "arousal": job.arousal, "split": job.split,
-             "report": piece.report.as_dict()}
+             "report": piece.report.as_dict(), **extra}
     write_piece(target, piece.token_array(bar_len), rhythm, key, entry)
     return {"status": "new", **entry}
 
@@ -180,9 +206,13 @@ def write_piece(target: Path, tokens, rhythm, key, entry: dict) -> None:
 
 def prepare(sources: list[Path], out_dir: Path, labels_csv: Optional[Path] = None, workers: int = 1,
             music21: Optional[str] = None, music21_limit: Optional[int] = None, bar_len: int = 128,
-            min_bars: int = 2, progress: bool = True) -> dict:
+            min_bars: int = 2, progress: bool = True, pop909_dirs: Iterable[Path] = ()) -> dict:
+    """Prepare MIDI files and folders (`sources`; a folder with midis/ and annotations/ is read as
+    POP909), the POP909 folders `pop909_dirs` and, optionally, music21 corpus pieces into out_dir."""
     labels = read_labels_csv(labels_csv) if labels_csv else {}
     jobs = list(midi_jobs(sources, labels))
+    for folder in pop909_dirs:
+        jobs += list(pop909_jobs(folder))
     if music21:
         jobs += list(music21_jobs(music21, music21_limit))
     if not jobs:
@@ -240,11 +270,26 @@ def build_manifest(results: list[dict], bar_len: int) -> dict:
         "quadrants": dict(sorted(quadrants.items())),
         "splits": dict(Counter(str(p["split"]) for p in pieces)),
     }
+    songs = [r for r in results if r.get("dataset") == "pop909"]
+    if songs:
+        counts["pop909"] = pop909_counts(songs)
     entries = [{k: p[k] for k in ("id", "source", "file", "bars", "valence", "arousal", "split")}
                for p in pieces]
     return {"version": MANIFEST_VERSION, "vocab_fingerprint": V.fingerprint(), "bar_len": bar_len,
             "counts": counts, "skipped": [{k: s[k] for k in ("source", "reason", "detail")} for s in skipped],
             "pieces": entries}
+
+
+def pop909_counts(results: list[dict]) -> dict:
+    """POP909 songs read, prepared, skipped by reason, bars, and the notes of each role in the tokens."""
+    prepared = [r for r in results if r["status"] != "skipped"]
+    totals = Counter()
+    for song in prepared:
+        totals.update(song["pop909"])
+    return {"songs_read": len(results), "songs_prepared": len(prepared),
+            "skipped": dict(Counter(r["reason"] for r in results if r["status"] == "skipped")),
+            "bars": sum(r["bars"] for r in prepared), "splits": dict(Counter(str(r["split"]) for r in prepared)),
+            **dict(sorted(totals.items()))}
 
 
 def quadrant_name(valence: Optional[int], arousal: Optional[int]) -> str:

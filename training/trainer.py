@@ -23,7 +23,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from cdgmvae.engine.checkpoint import load_checkpoint, load_model, read_header, save_checkpoint, save_model, write_json
+from cdgmvae.engine.checkpoint import (load_checkpoint, load_model, load_weights, read_header, save_checkpoint,
+                                       save_model, write_json)
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
@@ -32,7 +33,7 @@ from cdgmvae.training.losses import LossSettings, beta_at, total_loss
 from cdgmvae.training.schedule import default_warmup, lr_at
 
 # Options that must match for --resume to continue the same run.
-RESUME_MUST_MATCH = ("config", "seed", "batch", "rho", "holdout")
+RESUME_MUST_MATCH = ("config", "seed", "batch", "rho", "holdout", "init_from")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TrainOptions:
     alpha: float = 0.2
     mi: bool = True
     resume: bool = False
+    init_from: str | None = None    # start from these weights, with a fresh optimizer and schedules
     seed: int = 0
     lr: float = 1e-4
     warmup: int | None = None
@@ -208,6 +210,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         raise UserError(f"--token-dropout must be in [0, 1), got {opts.token_dropout}")
     cfg = preset(opts.config)
     train_pieces, val_pieces = load_prepared(opts.data, cfg.bar_len)
+    val_pieces = [p for p in val_pieces if p.labelled]  # validation measures q(y|x): unlabelled songs count nothing
     train_pieces, held_pieces = split_holdout(train_pieces, opts.holdout, opts.seed)
     train_pieces = hide_labels(train_pieces, opts.rho, opts.seed)
     settings = opts.loss_settings()
@@ -217,15 +220,19 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
     torch.manual_seed(opts.seed)
     model = CDGMVAE(cfg).to(ctx.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
-    start_step, best = 0, None
+    start_step, best, init = 0, None, None
     if opts.resume:
         if not (ckpt_dir / "last.json").is_file():
             raise UserError(f"--resume: {ckpt_dir}/last.json does not exist; start without --resume")
         header = load_checkpoint(ckpt_dir / "last.json", model, optimizer, cfg)
         _check_resume(header, opts)
-        start_step, best = header["step"], header.get("best_val")
+        start_step, best, init = header["step"], header.get("best_val"), header.get("init_from")
     elif (ckpt_dir / "last.json").exists():
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose a new --out")
+    elif opts.init_from:
+        # weights only: the optimizer above stays fresh and the lr and beta schedules start at step 0
+        source, header = load_weights(opts.init_from, model, cfg)
+        init = {"path": str(source), "step": header["step"], "weights_sha256": header["weights_sha256"]}
     if start_step >= opts.steps:
         raise UserError(f"the checkpoint is at step {start_step}; pass --steps larger than that to train on")
 
@@ -244,6 +251,9 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         print(f"cdgmvae train: {opts.config} config ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
               f"parameters), {len(train_pieces)} training pieces ({n_labelled} labelled), {len(val_pieces)} "
               f"validation, {len(held_pieces)} held out, {ctx.world} process(es) on {ctx.device}, steps {start_step}..{opts.steps}")
+        if init:
+            print(f"cdgmvae train: weights from {init['path']} (its step {init['step']}); fresh optimizer, "
+                  f"lr and beta schedules from step 0")
 
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     progress = tqdm(total=opts.steps, initial=start_step, disable=not ctx.main, dynamic_ncols=True)
@@ -296,7 +306,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         if tags:
             save_checkpoint(ckpt_dir, tags, model, optimizer, step,
                             {"train_options": asdict(opts), "best_val": best, "val": val, "holdout": held,
-                             "sampler": {"kind": "per-step", "next_step": step},
+                             "init_from": init, "sampler": {"kind": "per-step", "next_step": step},
                              "rng": {"kind": "per-step", "seed": opts.seed}})
     progress.close()
 
@@ -309,7 +319,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         summary = {"steps": opts.steps, "world_size": ctx.world, "weights_sha256": digests,
                    "ranks_in_sync": len(set(digests)) == 1, "wall_s": time.time() - started,
                    "final": {k: float(v) for k, v in terms.items()}, "val": val, "best_val": best,
-                   "selected": selected, "options": asdict(opts)}
+                   "selected": selected, "init_from": init, "options": asdict(opts)}
         write_json(out / "summary.json", summary)
         if not summary["ranks_in_sync"]:
             print("cdgmvae train: warning: the processes ended with different weights")

@@ -12,10 +12,16 @@ from cdgmvae.training.prepare import prepare
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="*", type=Path, metavar="SRC",
                         help="MIDI files or folders (searched recursively). EMOPIA names (Q1_...) give labels; "
-                             "train_clip.csv / val_clip.csv beside the MIDI files give the split")
+                             "train_clip.csv / val_clip.csv beside the MIDI files give the split. A folder with "
+                             "midis/ and annotations/ side by side is read as POP909 (see --pop909)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; a re-run skips done pieces)")
     parser.add_argument("--labels", type=Path, metavar="CSV",
                         help="CSV with a file column and valence, arousal (0/1 or 0..1, thresholded at 0.5)")
+    parser.add_argument("--pop909", type=Path, action="append", default=[], metavar="DIR",
+                        help="a POP909 folder (midis/NNN.mid, annotations/NNN/beat_midi.txt): unlabelled songs, bar "
+                             "lines from the beat annotations (the files' time signatures are ignored), MELODY on "
+                             "Strings (channel 4), BRIDGE on Guitar (2), PIANO on Piano (1); val_songs.txt there "
+                             "names the validation songs. May be repeated")
     parser.add_argument("--music21", metavar="COMPOSER_OR_PATH",
                         help="add unlabelled pieces from the music21 corpus installed with the package, e.g. bach")
     parser.add_argument("--music21-limit", type=int, metavar="N", help="at most N music21 pieces")
@@ -28,10 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cdgmvae.engine.errors import UserError
-    if not args.sources and not args.music21:
-        raise UserError("name at least one MIDI file or folder, or --music21 COMPOSER")
+    if not args.sources and not args.music21 and not args.pop909:
+        raise UserError("name at least one MIDI file or folder, --pop909 DIR or --music21 COMPOSER")
     manifest = prepare(args.sources, args.out, args.labels, args.workers, args.music21, args.music21_limit,
-                       args.bar_len, args.min_bars, progress=not args.quiet)
+                       args.bar_len, args.min_bars, progress=not args.quiet, pop909_dirs=args.pop909)
     counts = manifest["counts"]
     print(json.dumps(counts, indent=1))
     for skip in manifest["skipped"]:

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mi", dest="mi", action="store_false",
                         help="plain KL_y instead of the mutual-information-enhanced term (ablation)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="start from the weights of a trained model: a model folder (engine/default_model, "
+                             "RUN/selected), a run folder, a model .json or a checkpoint .json. The optimizer, "
+                             "the lr warm-up and the beta ramp start afresh (unlike --resume, which continues a "
+                             "run exactly); --config must match the model's")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
     parser.add_argument("--warmup", type=int, default=d.warmup,
