@@ -233,9 +233,8 @@ def match_part(tokens: list, name: str) -> bool:
                 if p >= len(name):
                     continue
                 c = name[p]
-                if token is ONE or token == c:
-                    after.add(p + 1)
-                elif isinstance(token, tuple) and any(lo <= c <= hi for lo, hi in token[1]) != token[2]:
+                if token is ONE or token == c or (isinstance(token, tuple)
+                                                   and any(lo <= c <= hi for lo, hi in token[1]) != token[2]):
                     after.add(p + 1)
         positions = after
         if not positions:
@@ -485,7 +484,7 @@ class OscServer:
             try:
                 self.sock.settimeout(wait)
                 data, sender = self.sock.recvfrom(65536)
-            except socket.timeout:
+            except TimeoutError:  # the socket's timeout: time to look at held bundles
                 continue
             except OSError:
                 if self.running:

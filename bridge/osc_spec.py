@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from cdgmvae.engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (part of this table's API)
-                            MAX_KEY_STRENGTH, nearest_emotion)
+from cdgmvae.engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (this table's API)
+                                    MAX_KEY_STRENGTH, nearest_emotion)
 from cdgmvae.engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
 
 PREFIX = "/cdgmvae"

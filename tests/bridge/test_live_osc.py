@@ -49,7 +49,8 @@ class OscDump:
         for line in list(self.lines):
             if f" {address} " in f" {line} ":
                 seconds, fraction = line.split()[0].split(".")
-                out.append((int(seconds, 16) - NTP_UNIX_OFFSET + int(fraction, 16) / 2**32, line.split()[-1].strip('"')))
+                received = int(seconds, 16) - NTP_UNIX_OFFSET + int(fraction, 16) / 2**32
+                out.append((received, line.split()[-1].strip('"')))
         return out
 
     def close(self) -> None:
@@ -289,7 +290,8 @@ def test_a_truncated_or_overlong_message_is_ignored_and_counted(live_factory, os
     sends = 0
     for data, said in ((truncated, "/cdgmvae/lambda: its type tags ,f need more data"),
                        (overlong, "/cdgmvae/lambda: 4 bytes beyond what its type tags ,f hold")):
-        sends += send_until(lambda: udp(live.osc_port, data), lambda: said in live.output(), 4, said)
+        sends += send_until(lambda data=data: udp(live.osc_port, data), lambda said=said: said in live.output(), 4,
+                            said)
     live.wait_for(fr"bar {len(live.bars()) + 1} ", timeout=10)
     assert live.interrupt() == 0
 
@@ -369,7 +371,8 @@ def test_listening_on_both_stacks(live_factory, oscdump, test_clip):
     for emotion, send in (("tense", lambda: oscsend(live.osc_port, "/cdgmvae/emotion", "s", "tense")),
                           ("calm", lambda: udp(live.osc_port, message("/cdgmvae/emotion", "calm"), "127.0.0.3")),
                           ("sad", lambda: udp(live.osc_port, message("/cdgmvae/emotion", "sad"), "::1"))):
-        send_until(send, lambda: any(b["target"] == emotion for b in live.bars()), 6, f"{emotion} obeyed")
+        send_until(send, lambda emotion=emotion: any(b["target"] == emotion for b in live.bars()), 6,
+                   f"{emotion} obeyed")
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -380,7 +383,7 @@ def test_listening_on_both_stacks(live_factory, oscdump, test_clip):
             sock.sendto(message("/cdgmvae/hello"), ("127.0.0.1", live.osc_port))
             try:
                 replies.append(sock.recvfrom(1024))
-            except socket.timeout:
+            except TimeoutError:
                 pass
         send_until(hello, lambda: replies, 4, "an answer to hello from IPv4")
     live.wait_for(fr"bar {len(live.bars()) + 1} ", timeout=10)
@@ -397,38 +400,43 @@ def shown(value: str, control) -> object:
     return value if control.types == "s" else float(value)
 
 
+def set_and_confirm(live, oscdump, control) -> None:
+    """Send the control the end of its range further from what its feedback shows (another choice, for a
+    string), until its feedback and (but play, which stops the bars) the bar log show it; then, a bar later,
+    the feedback has not gone back."""
+    name = feedback_name(control.feedback)
+    now = shown(wait_until(lambda: oscdump.values(control.feedback), 3 * BAR, control.feedback)[-1], control)
+    if control.types == "s":
+        value = next(choice for choice in control.choices if choice != now)
+    else:
+        value = control.low if now > (control.low + control.high) / 2 else control.high
+        value = int(value) if control.types == "i" else value
+    field = PITCH_NAMES[value] if name == "tonic" else f"{value:.2f}" if control.types == "f" else str(value)
+    before = len(oscdump.values(control.feedback))
+
+    def confirmed() -> bool:
+        fed_back = any(shown(v, control) == pytest.approx(value, abs=1e-5)
+                       for v in oscdump.values(control.feedback)[before:])
+        return fed_back and (name == "playing" or any(b.get(name) == field for b in live.bars()[-2:]))
+    send_until(lambda: oscsend(live.osc_port, control.address, control.types, value), confirmed, 8,
+               f"{control.address} {value} confirmed on {control.feedback} and in the bar log")
+    if name != "playing":
+        live.wait_for(fr"bar {live.bars()[-1]['bar'] + 1} ", timeout=10)
+        values = [shown(v, control) for v in oscdump.values(control.feedback)[before:]]
+        first = next(i for i, v in enumerate(values) if v == pytest.approx(value, abs=1e-5))
+        assert values[first:] == pytest.approx([value] * (len(values) - first), abs=1e-5), \
+            f"{control.feedback} went back after showing {value}: {values[first:]}"
+
+
 def test_every_control_is_confirmed_by_its_feedback_and_the_bar_log(live_factory, oscdump):
     """Walks the table: each control with a value, set to another value, comes back on its feedback address
-    and (but play, which stops the bars) in the bar log; every feedback value is a field of every bar line."""
+    and in the bar log; every feedback value is a field of every bar line. λ and play go last (λ 1 lets
+    valence and arousal reach their targets in a bar; play 0 ends the bars)."""
     live = live_factory("--bpm", BPM, "--source", "model", "--seed", "3", "--tonic", "Eb", "--lambda", "1",
                         "--feedback", f"127.0.0.1:{oscdump.port}")
     live.wait_for(r"bar 1 ", timeout=120)
-    walk = sorted((c for c in CONTROLS if c.types), key=lambda c: c.address.endswith(("/lambda", "/play")))
-    for control in walk:
-        name = feedback_name(control.feedback)
-        now = shown(wait_until(lambda: oscdump.values(control.feedback), 3 * BAR, control.feedback)[-1], control)
-        if control.types == "s":
-            value = next(choice for choice in control.choices if choice != now)
-        else:  # the end of its range further from where it is
-            value = control.low if now > (control.low + control.high) / 2 else control.high
-            value = int(value) if control.types == "i" else value
-        field = PITCH_NAMES[value] if name == "tonic" else value if control.types != "f" else f"{value:.2f}"
-
-        before = len(oscdump.values(control.feedback))
-
-        def confirmed() -> bool:
-            fed_back = any(shown(v, control) == pytest.approx(value, abs=1e-5)
-                           for v in oscdump.values(control.feedback)[before:])
-            logged = name == "playing" or any(b.get(name) == str(field) for b in live.bars()[-2:])
-            return fed_back and logged
-        send_until(lambda: oscsend(live.osc_port, control.address, control.types, value), confirmed, 8,
-                   f"{control.address} {value} confirmed on {control.feedback} and in the bar log")
-        if name != "playing":
-            live.wait_for(fr"bar {live.bars()[-1]['bar'] + 1} ", timeout=10)
-            values = [shown(v, control) for v in oscdump.values(control.feedback)[before:]]
-            first = next(i for i, v in enumerate(values) if v == pytest.approx(value, abs=1e-5))
-            assert values[first:] == pytest.approx([value] * (len(values) - first), abs=1e-5), \
-                f"{control.feedback} went back after showing {value}: {values[first:]}"
+    for control in sorted((c for c in CONTROLS if c.types), key=lambda c: c.address.endswith(("/lambda", "/play"))):
+        set_and_confirm(live, oscdump, control)
     live.wait_for(r"stopped: all notes off", timeout=5)
     assert live.interrupt() == 0
 

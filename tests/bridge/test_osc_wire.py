@@ -8,6 +8,7 @@ import ctypes.util
 import datetime
 import math
 import shutil
+import socket
 import struct
 import subprocess
 import time
@@ -232,7 +233,8 @@ def test_address_patterns_match_as_liblo_matches_them(pattern):
 
 
 def test_patterns_from_the_spec():
-    names = lambda pattern: [m.address.rsplit("/", 1)[1] for m in matching(pattern)]  # noqa: E731
+    def names(pattern: str) -> list[str]:
+        return [m.address.rsplit("/", 1)[1] for m in matching(pattern)]
     assert names("/cdgmvae/lamb*") == ["lambda"]
     assert names("/cdgmvae/{valence,arousal}") == ["valence", "arousal"]     # several addresses, each gets it
     assert names("/cdgmvae/[s-u]?nic") == ["tonic"]
@@ -264,8 +266,6 @@ def test_the_wildcard_case_sets_lambda(server):
 
 def test_a_control_in_force_is_fed_back_as_soon_as_it_is_taken():
     """Without waiting for a bar: temperature, key strength, λ and transfer confirm at once."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as surface:
         surface.bind(("127.0.0.1", 0))
         surface.settimeout(0.5)
@@ -281,7 +281,7 @@ def test_a_control_in_force_is_fed_back_as_soon_as_it_is_taken():
                     try:
                         fed_back = parse_message(surface.recvfrom(1024)[0])
                         break
-                    except socket.timeout:
+                    except TimeoutError:
                         continue
                 assert fed_back == (BY_ADDRESS[address].feedback, [value])
         finally:
