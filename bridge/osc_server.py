@@ -402,8 +402,9 @@ def is_loopback(host: str) -> bool:
     return host in ("localhost", "127.0.0.1", "::1")
 
 
-def resolve(host: str, port: int, family: int) -> tuple[int, tuple]:
-    """(family, socket address) of a feedback target, preferring the listening socket's family."""
+def resolve(host: str, port: int, family: int = socket.AF_INET) -> tuple[int, tuple]:
+    """(family, socket address) of a feedback target, preferring the listening socket's family. Raises
+    UserError for a name that does not resolve."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as err:

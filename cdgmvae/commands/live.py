@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from cdgmvae.bridge.clock import InternalClock, LinkClock
 from cdgmvae.bridge.generator import Generator
 from cdgmvae.bridge.midi_out import MidiFileRecorder, MidiOut, open_output
-from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks
+from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks, resolve
 from cdgmvae.bridge.osc_spec import EMOTION_VA, EMOTIONS
 from cdgmvae.bridge.scheduler import Scheduler, Settings
 from cdgmvae.bridge.sources import SOURCES, Controls, default_source
@@ -113,7 +113,7 @@ def check(args: argparse.Namespace) -> None:
         raise UserError("--bars must be at least 1")
     args.feedback = args.feedback or [DEFAULT_FEEDBACK]
     for target in args.feedback:
-        parse_host_port(target)
+        resolve(*parse_host_port(target))  # before any port opens: a target that cannot be, in one line
     parse_networks(args.osc_allow)
 
 
