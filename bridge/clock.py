@@ -3,6 +3,12 @@
 Both give a `Timeline` snapshot mapping beats to times (seconds on the clock's own monotonic time base);
 the scheduler takes a fresh snapshot before every wait, so tempo changes from Link peers apply from the
 next event on.
+
+Start and stop with Link follow what Link apps do. Start Stop Sync is an option (in Live: Preferences >
+Link, Tempo & MIDI) that many sets leave off, and a peer without it never shares its transport. So by
+default the bridge keeps a transport of its own: it plays at once, from the next bar line of the
+session's shared beat grid (quantum 4), and /cdgmvae/play starts and stops it. With start/stop sync on
+(LinkPython-extern's `startStopSyncEnabled`), it follows the session's `isPlaying` instead.
 """
 from __future__ import annotations
 
@@ -68,21 +74,25 @@ class LinkTimeline:
 
 
 class LinkClock:
-    """Ableton Link. Tempo and start/stop come from the session, whoever set them."""
+    """Ableton Link. Tempo and the beat grid come from the session, whoever set them; start/stop from the
+    session only with `start_stop_sync` (see the module docstring)."""
 
     name = "link"
 
-    def __init__(self, bpm: float, join_timeout: float = 1.0) -> None:
+    def __init__(self, bpm: float, start_stop_sync: bool = False, join_timeout: float = 1.0) -> None:
         import link
 
+        self.start_stop_sync = start_stop_sync
         self.link = link.Link(bpm)
-        self.link.startStopSyncEnabled = True
+        self.link.startStopSyncEnabled = start_stop_sync
         self.link.enabled = True
         # Peers answer within about a second: wait for them briefly so the first bar is already on
         # the session's timeline and tempo rather than ours.
         deadline = time.monotonic() + join_timeout
         while self.link.numPeers() == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+        if not start_stop_sync or self.peers() == 0:
+            self.set_playing(True)  # with sync on and peers there, their transport decides
 
     def now(self) -> float:
         return self.link.clock().micros() / 1e6
@@ -104,8 +114,14 @@ class LinkClock:
 
     def describe(self) -> str:
         timeline = self.snapshot()
-        return (f"Ableton Link on: {self.peers()} peer(s), session tempo {timeline.tempo:.1f} BPM, "
-                f"{'playing' if timeline.playing else 'stopped'} (start/stop sync on, quantum {QUANTUM})")
+        session = f"Ableton Link on: {self.peers()} peer(s), session tempo {timeline.tempo:.1f} BPM"
+        if not self.start_stop_sync:
+            return (f"{session}; start/stop of its own: plays from the next bar line of the session's beat grid "
+                    f"(quantum {QUANTUM}), /cdgmvae/play 0 or 1 stops or starts it (--start-stop-sync follows the "
+                    f"session's transport instead)")
+        return (f"{session}; start/stop sync on: follows the session's transport, now "
+                f"{'playing' if timeline.playing else 'stopped'} (quantum {QUANTUM}); start it from a Link peer "
+                f"that has Start Stop Sync on, or send /cdgmvae/play 1")
 
     def close(self) -> None:
         self.link.enabled = False

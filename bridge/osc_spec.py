@@ -2,14 +2,19 @@
 
 Everything that speaks OSC to or from `cdgmvae live` (the server's validation, `cdgmvae osc-spec`,
 the README table, the Max for Live device, the TouchOSC layout and their tests) reads this table.
+
+Every control that takes a value names the feedback address that confirms it. Feedback goes out with
+each bar (the bar log shows the same fields); the values in force (lambda, temperature, key strength,
+transfer) also go out as soon as a control changes them, while valence, arousal, emotion and tonic show
+the bar now playing, which reaches a new target bar by bar.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from cdgmvae.engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (part of this table's API)
-                            MAX_KEY_STRENGTH, nearest_emotion)
+from cdgmvae.engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (this table's API)
+                                    MAX_KEY_STRENGTH, nearest_emotion)
 from cdgmvae.engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
 
 PREFIX = "/cdgmvae"
@@ -24,29 +29,38 @@ class OscMessage:
     high: Optional[float] = None
     choices: tuple = ()          # allowed values of a string argument
     direction: str = "in"        # "in": controller -> bridge; "out": bridge -> controller (feedback)
+    feedback: str = ""           # of an "in" control with a value: the "out" address that confirms it
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 CONTROLS = (
-    OscMessage(f"{PREFIX}/valence", "f", "target valence: 0 negative .. 1 positive", 0.0, 1.0),
-    OscMessage(f"{PREFIX}/arousal", "f", "target arousal: 0 calm .. 1 energetic", 0.0, 1.0),
+    OscMessage(f"{PREFIX}/valence", "f", "target valence: 0 negative .. 1 positive", 0.0, 1.0,
+               feedback=f"{PREFIX}/fb/valence"),
+    OscMessage(f"{PREFIX}/arousal", "f", "target arousal: 0 calm .. 1 energetic", 0.0, 1.0,
+               feedback=f"{PREFIX}/fb/arousal"),
     OscMessage(f"{PREFIX}/lambda", "f",
-               "transition amount: how far each new bar moves toward the target (1 = at once)", 0.0, 1.0),
+               "transition amount: how far each new bar moves toward the target (1 = at once)", 0.0, 1.0,
+               feedback=f"{PREFIX}/fb/lambda"),
     OscMessage(f"{PREFIX}/emotion", "s", "set valence and arousal to a quadrant's corner",
-               choices=EMOTIONS),
-    OscMessage(f"{PREFIX}/temperature", "f", "sampling temperature (higher = more surprising)", 0.1, 2.0),
+               choices=EMOTIONS, feedback=f"{PREFIX}/fb/emotion"),
+    OscMessage(f"{PREFIX}/temperature", "f", "sampling temperature (higher = more surprising)", 0.1, 2.0,
+               feedback=f"{PREFIX}/fb/temperature"),
     OscMessage(f"{PREFIX}/key_strength", "f",
                "key guidance: how hard notes keep the piece's key, major for high valence and minor for low "
-               f"(0 = the model's own notes; {DEFAULT_KEY_STRENGTH:g} at the start)", 0.0, MAX_KEY_STRENGTH),
+               f"(0 = the model's own notes; {DEFAULT_KEY_STRENGTH:g} at the start)", 0.0, MAX_KEY_STRENGTH,
+               feedback=f"{PREFIX}/fb/key_strength"),
     OscMessage(f"{PREFIX}/tonic", "i",
                "key guidance's tonic, from the next bar on: 0 = C .. 11 = B (until a live transfer takes the "
-               "tonic of what was played)", 0, 11),
-    OscMessage(f"{PREFIX}/play", "i", "1 plays, 0 stops (all notes off)", 0, 1),
+               "tonic of what was played)", 0, 11,
+               feedback=f"{PREFIX}/fb/tonic"),
+    OscMessage(f"{PREFIX}/play", "i", "1 plays, 0 stops (all notes off)", 0, 1,
+               feedback=f"{PREFIX}/fb/playing"),
     OscMessage(f"{PREFIX}/panic", "", "all notes off on every channel now"),
     OscMessage(f"{PREFIX}/transfer", "i",
-               "1: continue from the last bars played on --midi-in, moved toward the target", 0, 1),
+               "1: continue from the last bars played on --midi-in, moved toward the target", 0, 1,
+               feedback=f"{PREFIX}/fb/transfer"),
     OscMessage(f"{PREFIX}/hello", "", "register the sender for feedback messages (replies to its port)"),
 )
 
@@ -57,19 +71,32 @@ FEEDBACK = (
                direction="out"),
     OscMessage(f"{PREFIX}/fb/valence", "f", "valence of the bar now playing", 0.0, 1.0, direction="out"),
     OscMessage(f"{PREFIX}/fb/arousal", "f", "arousal of the bar now playing", 0.0, 1.0, direction="out"),
-    OscMessage(f"{PREFIX}/fb/lambda", "f", "transition amount in force", 0.0, 1.0, direction="out"),
+    OscMessage(f"{PREFIX}/fb/lambda", "f", "transition amount in force (also sent as soon as it changes)", 0.0,
+               1.0, direction="out"),
     OscMessage(f"{PREFIX}/fb/playing", "i", "1 while playing", 0, 1, direction="out"),
     OscMessage(f"{PREFIX}/fb/missed", "i", "bars that missed their deadline so far", 0, 2**31 - 1,
                direction="out"),
     OscMessage(f"{PREFIX}/fb/tonic", "i", "key guidance's tonic of the bar now playing, 0 = C .. 11 = B "
                "(the model's bars only)", 0, 11, direction="out"),
+    OscMessage(f"{PREFIX}/fb/temperature", "f", "sampling temperature in force (also sent as soon as it changes)",
+               0.1, 2.0, direction="out"),
+    OscMessage(f"{PREFIX}/fb/key_strength", "f", "key guidance strength in force (also sent as soon as it "
+               "changes)", 0.0, MAX_KEY_STRENGTH, direction="out"),
+    OscMessage(f"{PREFIX}/fb/transfer", "i", "1 while live transfer is on (also sent as soon as it changes)", 0, 1,
+               direction="out"),
 )
 
 TABLE = CONTROLS + FEEDBACK
 BY_ADDRESS = {m.address: m for m in TABLE}
 
+
+def feedback_name(address: str) -> str:
+    """`/cdgmvae/fb/key_strength` -> `key_strength`: the key of a feedback value (and of the bar log's field)."""
+    return address.rsplit("/", 1)[1]
+
+
 def markdown_table() -> str:
-    rows = ["| address | args | range | direction | meaning |", "|---|---|---|---|---|"]
+    rows = ["| address | args | range | direction | feedback | meaning |", "|---|---|---|---|---|---|"]
     for m in TABLE:
         if m.choices:
             rng = " / ".join(m.choices)
@@ -77,5 +104,6 @@ def markdown_table() -> str:
             rng = f"{m.low:g} .. {m.high:g}"
         else:
             rng = ""
-        rows.append(f"| `{m.address}` | {m.types or '-'} | {rng} | {m.direction} | {m.meaning} |")
+        shown = f"`{m.feedback}`" if m.feedback else ""
+        rows.append(f"| `{m.address}` | {m.types or '-'} | {rng} | {m.direction} | {shown} | {m.meaning} |")
     return "\n".join(rows)

@@ -16,7 +16,7 @@ from typing import Optional
 from cdgmvae.bridge.clock import QUANTUM
 from cdgmvae.bridge.generator import Generator, Result
 from cdgmvae.bridge.midi_out import MidiOut
-from cdgmvae.bridge.osc_server import LiveState, OscServer
+from cdgmvae.bridge.osc_server import LiveState, OscServer, in_force
 from cdgmvae.bridge.osc_spec import PITCH_NAMES, nearest_emotion
 from cdgmvae.bridge.player import Player
 from cdgmvae.bridge.sources import Bar, Controls
@@ -33,6 +33,17 @@ class Settings:
     max_bars: Optional[int] = None
     max_sleep: float = 0.005      # re-read the clock at least this often (tempo changes, OSC)
     spin: float = 0.0005          # busy-wait this last stretch before an event
+
+
+def log_fields(mark: dict[str, object]) -> str:
+    """A bar's feedback values as the bar log's key=value fields (the tonic by name)."""
+    def text(name: str, value) -> str:
+        if name == "tonic":
+            return PITCH_NAMES[value]
+        if name == "tempo":
+            return f"{value:.1f}"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+    return " ".join(f"{name}={text(name, value)}" for name, value in mark.items() if name != "bar")
 
 
 class Scheduler:
@@ -52,7 +63,7 @@ class Scheduler:
         self.ready_at = 0.0
         self.last_notes: Bar = []
         self.mood = (state.controls.valence, state.controls.arousal)
-        self.lam = state.controls.lam
+        self.bar_controls = state.controls  # the controls the last bar was made with
         self.tonic: Optional[int] = None  # key guidance's tonic of the last bar, where the source has one
         self.gen_times: deque[float] = deque(maxlen=16)
         self.to_monotonic = clock.monotonic_offset()
@@ -161,35 +172,41 @@ class Scheduler:
         result, self.ready = self.ready, None
         number = self.bars_played
         if result is not None:
-            self.last_notes, self.mood, self.lam = result.notes, result.mood, result.controls.lam
+            self.last_notes, self.mood, self.bar_controls = result.notes, result.mood, result.controls
             self.tonic = result.tonic
-            target = nearest_emotion(result.controls.valence, result.controls.arousal)
-            key = "" if self.tonic is None else f" tonic={PITCH_NAMES[self.tonic]}"
-            log.info(f"bar {number} emotion={nearest_emotion(*self.mood)} target={target} "
-                     f"valence={self.mood[0]:.2f} arousal={self.mood[1]:.2f} lambda={self.lam:.2f} "
-                     f"gen_ms={result.seconds * 1e3:.1f} slack_ms={(deadline - self.ready_at) * 1e3:.0f} "
-                     f"tempo={timeline.tempo:.1f} notes={len(result.notes)}{key}")
         else:
             self.missed += 1
             if self.settings.fallback == "rest":
                 self.last_notes = []
+        mark = self.bar_feedback(number, timeline.tempo)
+        if result is not None:
+            target = nearest_emotion(result.controls.valence, result.controls.arousal)
+            log.info(f"bar {number} target={target} {log_fields(mark)} gen_ms={result.seconds * 1e3:.1f} "
+                     f"slack_ms={(deadline - self.ready_at) * 1e3:.0f} notes={len(result.notes)}")
+        else:
             log.warning(f"bar {number} MISSED: the generator was not ready by the deadline; fallback "
-                        f"{self.settings.fallback} ({len(self.last_notes)} notes) missed={self.missed} "
-                        f"tempo={timeline.tempo:.1f}")
-        mark = {"bar": number, "emotion": nearest_emotion(*self.mood), "valence": float(self.mood[0]),
-                "arousal": float(self.mood[1]), "lambda": float(self.lam), "playing": 1,
-                "missed": self.missed}
-        if self.tonic is not None:
-            mark["tonic"] = self.tonic
+                        f"{self.settings.fallback} ({len(self.last_notes)} notes) {log_fields(mark)}")
         self.player.add_bar(self.next_bar * QUANTUM, self.last_notes, mark)
         self.next_bar += 1
         self.bars_played += 1
+
+    def bar_feedback(self, number: int, tempo: float) -> dict[str, object]:
+        """The feedback of a bar (every /cdgmvae/fb/ value), as the bar was made: logged when it is queued,
+        sent when it starts (with the values in force then)."""
+        mark = {"bar": number, "emotion": nearest_emotion(*self.mood), "valence": float(self.mood[0]),
+                "arousal": float(self.mood[1]), **in_force(self.bar_controls), "playing": 1,
+                "missed": self.missed, "tempo": float(tempo)}
+        if self.tonic is not None:
+            mark["tonic"] = self.tonic
+        return mark
 
     def send_due(self, timeline, now: float) -> None:
         for beat, item in self.player.due(timeline.beat_at(now + self.settings.latency)):
             if isinstance(item, dict):
                 if self.osc is not None:
-                    self.osc.feedback({**item, "tempo": float(timeline.tempo)})
+                    # the values in force, not the bar's: a surface must not flick back to a value
+                    # it changed while the bar was being made
+                    self.osc.feedback({**item, **in_force(self.state.controls), "tempo": float(timeline.tempo)})
                 continue
             self.out.send(item, beat, timeline.tempo)
             if self.event_log is not None:

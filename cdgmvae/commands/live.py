@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from cdgmvae.bridge.clock import InternalClock, LinkClock
 from cdgmvae.bridge.generator import Generator
 from cdgmvae.bridge.midi_out import MidiFileRecorder, MidiOut, open_output
-from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks
+from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks, resolve
 from cdgmvae.bridge.osc_spec import EMOTION_VA, EMOTIONS
 from cdgmvae.bridge.scheduler import Scheduler, Settings
 from cdgmvae.bridge.sources import SOURCES, Controls, default_source
@@ -69,16 +69,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                                 "of a new Link session")
     clock.add_argument("--link", action=argparse.BooleanOptionalAction, default=True,
                        help="follow the Ableton Link session (default: on)")
+    clock.add_argument("--start-stop-sync", action="store_true",
+                       help="with Link: start and stop with the session's transport, as Live does with Start "
+                            "Stop Sync on (default: play at once, from the next bar line of the session's beat "
+                            "grid; /cdgmvae/play starts and stops)")
 
     osc = p.add_argument_group("OSC (cdgmvae osc-spec lists the addresses)")
-    osc.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default: loopback "
-                                                              "only)")
+    osc.add_argument("--osc-host", default="127.0.0.1", help="address to listen on; :: listens on IPv6 and IPv4 "
+                                                              "(default: loopback only)")
     osc.add_argument("--osc-port", type=int, default=9000)
     osc.add_argument("--osc-allow", nargs="+", default=[], metavar="ADDR",
                      help="with another --osc-host: the senders obeyed (addresses or networks; loopback "
                           "always)")
     osc.add_argument("--feedback", action="append", default=[], metavar="HOST:PORT",
-                     help="send bar, tempo and emotion here (repeatable; default "
+                     help="send the feedback of every control, with each bar and as controls change, here "
+                          "(IPv4 or IPv6; repeatable; default "
                           f"{DEFAULT_FEEDBACK}, where the Max for Live device and TouchOSC listen)")
 
     run_group = p.add_argument_group("runs")
@@ -102,11 +107,13 @@ def check(args: argparse.Namespace) -> None:
     args.tonic_index = None if args.tonic is None else parse_tonic(args.tonic)
     if not 0.1 <= args.temperature <= 2:
         raise UserError(f"--temperature must be between 0.1 and 2, not {args.temperature:g}")
+    if args.start_stop_sync and not args.link:
+        raise UserError("--start-stop-sync follows a Link session's transport: it needs --link")
     if args.bars is not None and args.bars < 1:
         raise UserError("--bars must be at least 1")
     args.feedback = args.feedback or [DEFAULT_FEEDBACK]
     for target in args.feedback:
-        parse_host_port(target)
+        resolve(*parse_host_port(target))  # before any port opens: a target that cannot be, in one line
     parse_networks(args.osc_allow)
 
 
@@ -157,10 +164,8 @@ def run(args: argparse.Namespace) -> int:
         stack.callback(osc.close)
         generator.wait_ready(GENERATOR_START_TIMEOUT)
 
-        clock = LinkClock(args.bpm) if args.link else InternalClock(args.bpm)
+        clock = LinkClock(args.bpm, args.start_stop_sync) if args.link else InternalClock(args.bpm)
         stack.callback(clock.close)
-        if args.link and clock.peers() == 0:
-            clock.set_playing(True)  # alone: start; with peers, follow the session's transport
         midi_in = None
         if args.midi_in:
             from cdgmvae.bridge.midi_in import MidiIn

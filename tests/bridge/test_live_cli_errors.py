@@ -56,6 +56,8 @@ def test_no_jack_server_says_so():
 
 @pytest.mark.parametrize("args, words", [
     (["--feedback", "localhost"], "HOST:PORT"),
+    (["--feedback", "no-such-host.invalid:9001"], "cannot resolve 'no-such-host.invalid'"),
+    (["--start-stop-sync"], "needs --link"),
     (["--osc-allow", "my-tablet"], "--osc-allow"),
     (["--lambda", "2"], "--lambda"),
     (["--clip", "/nonexistent.mid", "--source", "clip"], "clip not found"),

@@ -1,6 +1,9 @@
-"""Ableton Link: a second peer in another process changes the session tempo; the bars follow."""
+"""Ableton Link: peers in other processes change the session tempo, start and stop it, or do not share
+start/stop at all; the bars follow, on the session's bar lines."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -8,17 +11,19 @@ import time
 
 import pytest
 
+from cdgmvae.bridge.clock import QUANTUM
 from live_harness import KICK
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
 
-# A Link peer that joins, sets the tempo or starts and stops when told ("tempo 160", "stop", "start"),
-# and leaves the way Link needs (enabled = False, then os._exit: a plain exit can abort in Link's
-# destructor).
+# A Link peer that joins (sharing start/stop or not, as Live's Start Stop Sync option), sets the tempo or
+# starts and stops when told ("tempo 160", "stop", "start"), answers "phases T1 T2 ..." with the session's
+# phase (beats into the bar, quantum 4) at each time.monotonic() T, and leaves the way Link needs
+# (enabled = False, then os._exit: a plain exit can abort in Link's destructor).
 PEER = textwrap.dedent("""
-    import os, sys, time, link
+    import json, os, sys, time, link
     peer = link.Link(float(sys.argv[1]))
-    peer.startStopSyncEnabled = True
+    peer.startStopSyncEnabled = sys.argv[2] == "sync"
     peer.enabled = True
     deadline = time.monotonic() + 10
     while peer.numPeers() == 0 and time.monotonic() < deadline:
@@ -29,6 +34,17 @@ PEER = textwrap.dedent("""
             break
         command, *value = line.split()
         state = peer.captureAppSessionState()
+        if command == "phases":
+            # Link's clock against time.monotonic(): the reading taken in the shortest window
+            samples = []
+            for _ in range(200):
+                before = time.monotonic()
+                micros = peer.clock().micros()
+                after = time.monotonic()
+                samples.append((after - before, (before + after) / 2 - micros / 1e6))
+            offset = min(samples)[1]
+            print(json.dumps([state.phaseAtTime(int((float(t) - offset) * 1e6), 4.0) for t in value]), flush=True)
+            continue
         if command == "tempo":
             state.setTempo(float(value[0]), peer.clock().micros())
         else:
@@ -40,11 +56,28 @@ PEER = textwrap.dedent("""
 """)
 
 
-def start_peer(tempo: str = "240") -> subprocess.Popen:
-    peer = subprocess.Popen([sys.executable, "-c", PEER, tempo], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+def start_peer(tempo: str = "240", sync: bool = True) -> subprocess.Popen:
+    peer = subprocess.Popen([sys.executable, "-c", PEER, tempo, "sync" if sync else "no-sync"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert peer.stdout.readline().split()[:1] == ["peers"]
     return peer
+
+
+def phases(peer: subprocess.Popen, times: list[float]) -> list[float]:
+    """The session's phase at each time.monotonic() time, as the peer's Link sees it."""
+    peer.stdin.write("phases " + " ".join(f"{t:.6f}" for t in times) + "\n")
+    peer.stdin.flush()
+    return json.loads(peer.stdout.readline())
+
+
+def off_the_bar_line(phase: float) -> float:
+    """Beats from the nearest bar line of the session's grid."""
+    return min(phase, QUANTUM - phase)
+
+
+# The first event of a bar (the clip's kick) must land on the session's bar line within a 64th of a bar:
+# well above JACK's period and the scheduler's spin, and a sixteenth of a beat.
+MARGIN_BEATS = QUANTUM / 64
 
 
 def tell(peer: subprocess.Popen, command: str) -> list[str]:
@@ -87,7 +120,7 @@ def test_a_peer_changes_the_tempo_and_the_bar_length_follows(live_factory, recor
 
 
 def test_start_and_stop_of_the_session_are_followed(live_factory, recorder, test_clip):
-    live = live_factory("--link", "--bpm", "240", "--source", "clip", "--clip", test_clip)
+    live = live_factory("--link", "--start-stop-sync", "--bpm", "240", "--source", "clip", "--clip", test_clip)
     live.connect(recorder)
     live.wait_for(r"bar 1 ", timeout=30)
     peer = start_peer()
@@ -109,3 +142,54 @@ def test_start_and_stop_of_the_session_are_followed(live_factory, recorder, test
     assert len(recorder.note_ons()) > silent_from
     sounding = sum((m.type == "note_on" and m.velocity > 0) - (m.type == "note_off") for _, m in recorder.final())
     assert sounding == 0
+
+
+def test_a_peer_without_start_stop_sync_gets_music_on_its_bar_lines(live_factory, recorder, test_clip):
+    """Live with Start Stop Sync off never shares a transport: the bridge plays anyway, from the next bar line
+    of the session's grid, and says so."""
+    peer = start_peer("180", sync=False)  # the session is there before the bridge joins it
+    try:
+        live = live_factory("--link", "--bpm", "240", "--source", "clip", "--clip", test_clip)
+        live.connect(recorder)
+        live.wait_for(r"bar 5 ", timeout=30)
+        kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
+        session = phases(peer, kicks)
+    finally:
+        tell(peer, "quit")
+        peer.wait(5)
+    assert live.interrupt() == 0
+    print(live.output())
+    banner = next(line for _, line in live.lines if "Ableton Link on" in line)
+    assert "1 peer(s)" in banner and "start/stop of its own" in banner and "--start-stop-sync" in banner
+    assert "/cdgmvae/play" in banner
+    assert len(kicks) >= 4
+    assert all(off_the_bar_line(p) < MARGIN_BEATS for p in session), session
+
+
+@pytest.mark.skipif(shutil.which("oscsend") is None, reason="liblo-tools is not installed")
+def test_with_start_stop_sync_a_peer_that_does_not_share_it_waits_for_play(live_factory, recorder, test_clip):
+    """--start-stop-sync follows the session's transport: with a peer that shares none it stays stopped, its
+    banner says so and how to start, and /cdgmvae/play 1 starts it on the session's bar lines."""
+    peer = start_peer("240", sync=False)
+    try:
+        live = live_factory("--link", "--start-stop-sync", "--bpm", "240", "--source", "clip", "--clip", test_clip)
+        live.connect(recorder)
+        live.wait_for(r"Ctrl-C stops", timeout=30)
+        bar = QUANTUM * 60 / 240
+        time.sleep(2 * bar)
+        assert recorder.note_ons() == [] and not live.bars()
+        deadline = time.monotonic() + 4 * bar
+        while "playing from the next bar line" not in live.output() and time.monotonic() < deadline:
+            subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/cdgmvae/play", "i", "1"], check=True)
+            time.sleep(bar / 2)
+        live.wait_for(r"bar 3 ", timeout=10)
+        kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
+        session = phases(peer, kicks)
+    finally:
+        tell(peer, "quit")
+        peer.wait(5)
+    assert live.interrupt() == 0
+    banner = next(line for _, line in live.lines if "Ableton Link on" in line)
+    assert "start/stop sync on" in banner and "now stopped" in banner and "/cdgmvae/play 1" in banner
+    assert len(kicks) >= 3
+    assert all(off_the_bar_line(p) < MARGIN_BEATS for p in session), session

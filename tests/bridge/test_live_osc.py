@@ -6,18 +6,24 @@ import random
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from cdgmvae.bridge.osc_spec import CONTROLS, FEEDBACK, feedback_name
 from cdgmvae.engine import codec
 from cdgmvae.engine.features import PITCH_NAMES, clip_profile, key_scores
 from live_harness import free_udp_port, wait_until
 
 BPM = "240"
+BAR = 4 * 60 / float(BPM)  # seconds
+CASES = Path(__file__).resolve().parents[1] / "cases" / "osc"
+NTP_UNIX_OFFSET = 2208988800  # OSC time tags count from 1900, Unix time from 1970
 
 pytestmark = pytest.mark.skipif(shutil.which("oscsend") is None or shutil.which("oscdump") is None,
                                 reason="liblo-tools is not installed (Debian: apt-get install liblo-tools)")
@@ -35,6 +41,17 @@ class OscDump:
 
     def values(self, address: str) -> list[str]:
         return [line.split()[-1].strip('"') for line in list(self.lines) if f" {address} " in f" {line} "]
+
+    def timed(self, address: str) -> list[tuple[float, str]]:
+        """(Unix time at which liblo received it, value) of each message to `address`: oscdump starts each
+        line with that time as an OSC time tag in hex."""
+        out = []
+        for line in list(self.lines):
+            if f" {address} " in f" {line} ":
+                seconds, fraction = line.split()[0].split(".")
+                received = int(seconds, 16) - NTP_UNIX_OFFSET + int(fraction, 16) / 2**32
+                out.append((received, line.split()[-1].strip('"')))
+        return out
 
     def close(self) -> None:
         self.proc.terminate()
@@ -232,3 +249,200 @@ def test_play_panic_and_stop_over_osc(live_factory, recorder, test_clip):
     for _, m in messages:
         sounding += (m.type == "note_on" and m.velocity > 0) - (m.type == "note_off")
     assert sounding == 0
+
+
+# -- inputs from the field: OSC 1.0 as senders really send it -----------------------------------------
+
+def udp(port: int, data: bytes, source: str = "127.0.0.1") -> None:
+    """Send the bytes as they are, from `source` (IPv4 or IPv6)."""
+    family = socket.AF_INET6 if ":" in source else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.sendto(data, ("::1" if family == socket.AF_INET6 else "127.0.0.1", port))
+
+
+def send_until(send, done, bars: float, what: str) -> int:
+    """Send, and again every half bar, until `done()` (UDP may drop a datagram); returns the sends."""
+    deadline = time.monotonic() + bars * BAR
+    sends = 0
+    while time.monotonic() < deadline:
+        send()
+        sends += 1
+        again = min(deadline, time.monotonic() + BAR / 2)
+        while time.monotonic() < again:
+            if done():
+                return sends
+            time.sleep(0.01)
+    raise AssertionError(f"{what}: not seen within {bars:g} bars ({sends} sends)")
+
+
+def ignored(live) -> int:
+    return int(re.search(r"(\d+) OSC messages ignored", live.output()).group(1))
+
+
+def test_a_truncated_or_overlong_message_is_ignored_and_counted(live_factory, oscdump, test_clip):
+    """The truncated case (/cdgmvae/lambda ,f and no float) once set λ to 0 uncounted."""
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--lambda", "0.5",
+                        "--feedback", f"127.0.0.1:{oscdump.port}")
+    live.wait_for(r"bar 1 ", timeout=30)
+    truncated = (CASES / "truncated_float_arg_missing_lambda.osc").read_bytes()
+    overlong = message("/cdgmvae/lambda", 0.0, types="f") + bytes(4)
+    sends = 0
+    for data, said in ((truncated, "/cdgmvae/lambda: its type tags ,f need more data"),
+                       (overlong, "/cdgmvae/lambda: 4 bytes beyond what its type tags ,f hold")):
+        sends += send_until(lambda data=data: udp(live.osc_port, data), lambda said=said: said in live.output(), 4,
+                            said)
+    live.wait_for(fr"bar {len(live.bars()) + 1} ", timeout=10)
+    assert live.interrupt() == 0
+
+    assert {b["lambda"] for b in live.bars()} == {"0.50"}
+    assert set(oscdump.values("/cdgmvae/fb/lambda")) == {"0.500000"}
+    assert 2 <= ignored(live) <= sends
+
+
+def with_time_tag(bundle: bytes, unix: float) -> bytes:
+    """The bundle with its time tag (bytes 8..16, OSC 1.0) set to a Unix time."""
+    since_1900 = unix + NTP_UNIX_OFFSET
+    return bundle[:8] + struct.pack(">II", int(since_1900), int(since_1900 % 1 * 2**32)) + bundle[16:]
+
+
+def test_a_bundle_for_later_is_held_until_its_time(live_factory, oscdump, test_clip):
+    """The case's bundle (λ 0.66) an hour ahead is held, not applied; the same bundle two bars ahead applies
+    when its time comes: not before, in the feedback and in the bars made after it."""
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--lambda", "0.5",
+                        "--feedback", f"127.0.0.1:{oscdump.port}")
+    live.wait_for(r"bar 1 ", timeout=30)
+    case = (CASES / "bundle_future_timetag_plus1h_lambda.osc").read_bytes()
+    hour_ahead = with_time_tag(case, time.time() + 3600)
+    send_until(lambda: udp(live.osc_port, hour_ahead), lambda: "OSC: bundle held until" in live.output(), 4,
+               "the bundle an hour ahead held")
+    live.wait_for(fr"bar {len(live.bars()) + 2} ", timeout=10)
+    assert {b["lambda"] for b in live.bars()} == {"0.50"}
+
+    due = time.time() + 2 * BAR
+    due_monotonic = time.monotonic() + 2 * BAR
+    soon = with_time_tag(case, due)
+    send_until(lambda: udp(live.osc_port, soon), lambda: "0.660000" in oscdump.values("/cdgmvae/fb/lambda"), 6,
+               "the bundle two bars ahead applied")
+    live.wait_for(fr"bar {len(live.bars()) + 1} ", timeout=10)
+    assert live.interrupt() == 0
+
+    applied = min(t for t, value in oscdump.timed("/cdgmvae/fb/lambda") if value == "0.660000")
+    assert applied >= due - 0.002, applied - due   # liblo's receive time of the feedback, not before the tag
+    lambdas = [(t, line) for t, line in live.lines if re.search(r"bar \d+ .*lambda=0\.66", line)]
+    assert lambdas and min(t for t, _ in lambdas) >= due_monotonic
+    assert [b["lambda"] for b in live.bars()][-1] == "0.66" and ignored(live) == 0
+    assert re.search(r"OSC: [1-9]\d* bundle\(s\) held for a later time were not applied", live.output())
+
+
+def test_address_patterns_reach_every_control_they_match(live_factory, oscdump, test_clip):
+    """The case /cdgmvae/lamb* sets λ; {valence,arousal} sets both; a pattern matching nothing is counted."""
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--lambda", "0.5",
+                        "--emotion", "happy", "--feedback", f"127.0.0.1:{oscdump.port}")
+    live.wait_for(r"bar 1 ", timeout=30)
+    wildcard = (CASES / "wildcard_star_lamb_star.osc").read_bytes()
+    send_until(lambda: udp(live.osc_port, wildcard), lambda: "0.780000" in oscdump.values("/cdgmvae/fb/lambda"),
+               4, "λ from /cdgmvae/lamb*")
+    send_until(lambda: oscsend(live.osc_port, "/cdgmvae/{valence,arousal}", "f", 0),
+               lambda: any(b["target"] == "sad" for b in live.bars()), 6, "target sad from {valence,arousal}")
+    unknown = send_until(lambda: oscsend(live.osc_port, "/cdgmvae/vol*", "f", 1),
+                         lambda: "the pattern '/cdgmvae/vol*' matches no control" in live.output(), 4, "unknown")
+    live.wait_for(fr"bar {len(live.bars()) + 1} ", timeout=10)
+    assert live.interrupt() == 0
+
+    sad = [b for b in live.bars() if b["target"] == "sad"]
+    assert sad[0]["lambda"] == "0.78" and sad[0]["valence"] == "0.22" and sad[0]["arousal"] == "0.22"
+    assert 1 <= ignored(live) <= unknown
+
+
+def test_listening_on_both_stacks(live_factory, oscdump, test_clip):
+    """--osc-host :: obeys loopback (IPv4, IPv6, IPv4-mapped) and IPv4 senders in an IPv4 allow list, refuses
+    others, feeds back to an IPv4 target and answers an IPv4 hello; a target it cannot reach is said once."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--osc-host", "::",
+                        "--osc-allow", "192.0.2.0/24", "127.0.0.3", "--feedback", f"127.0.0.1:{oscdump.port}",
+                        "--feedback", "255.255.255.255:9")
+    live.wait_for(r"bar 0 ", timeout=30)
+    wait_until(lambda: oscdump.values("/cdgmvae/fb/bar"), 3 * BAR, "feedback at the IPv4 target")
+
+    send_until(lambda: udp(live.osc_port, message("/cdgmvae/emotion", "sad"), source="127.0.0.2"),
+               lambda: "sender ::ffff:127.0.0.2 is not in --osc-allow" in live.output(), 4, "refused")
+    for emotion, send in (("tense", lambda: oscsend(live.osc_port, "/cdgmvae/emotion", "s", "tense")),
+                          ("calm", lambda: udp(live.osc_port, message("/cdgmvae/emotion", "calm"), "127.0.0.3")),
+                          ("sad", lambda: udp(live.osc_port, message("/cdgmvae/emotion", "sad"), "::1"))):
+        send_until(send, lambda emotion=emotion: any(b["target"] == emotion for b in live.bars()), 6,
+                   f"{emotion} obeyed")
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(BAR / 2)
+        replies = []
+
+        def hello() -> None:
+            sock.sendto(message("/cdgmvae/hello"), ("127.0.0.1", live.osc_port))
+            try:
+                replies.append(sock.recvfrom(1024))
+            except TimeoutError:
+                pass
+        send_until(hello, lambda: replies, 4, "an answer to hello from IPv4")
+    live.wait_for(fr"bar {len(live.bars()) + 1} ", timeout=10)
+    assert live.interrupt() == 0
+
+    targets = [b["target"] for b in live.bars()]
+    assert [t for i, t in enumerate(targets) if i == 0 or t != targets[i - 1]] == ["happy", "tense", "calm", "sad"]
+    assert replies[0][0].startswith(b"/cdgmvae/fb/") and replies[0][1][1] == live.osc_port
+    assert len(re.findall(r"feedback to 255\.255\.255\.255:9 cannot be sent", live.output())) == 1
+
+
+def shown(value: str, control) -> object:
+    """A value as oscdump prints it, read as the control's type."""
+    return value if control.types == "s" else float(value)
+
+
+def set_and_confirm(live, oscdump, control) -> None:
+    """Send the control the end of its range further from what its feedback shows (another choice, for a
+    string), until its feedback and (but play, which stops the bars) the bar log show it; then, a bar later,
+    the feedback has not gone back."""
+    name = feedback_name(control.feedback)
+    now = shown(wait_until(lambda: oscdump.values(control.feedback), 3 * BAR, control.feedback)[-1], control)
+    if control.types == "s":
+        value = next(choice for choice in control.choices if choice != now)
+    else:
+        value = control.low if now > (control.low + control.high) / 2 else control.high
+        value = int(value) if control.types == "i" else value
+    field = PITCH_NAMES[value] if name == "tonic" else f"{value:.2f}" if control.types == "f" else str(value)
+    before = len(oscdump.values(control.feedback))
+
+    def confirmed() -> bool:
+        fed_back = any(shown(v, control) == pytest.approx(value, abs=1e-5)
+                       for v in oscdump.values(control.feedback)[before:])
+        return fed_back and (name == "playing" or any(b.get(name) == field for b in live.bars()[-2:]))
+    send_until(lambda: oscsend(live.osc_port, control.address, control.types, value), confirmed, 8,
+               f"{control.address} {value} confirmed on {control.feedback} and in the bar log")
+    if name != "playing":
+        live.wait_for(fr"bar {live.bars()[-1]['bar'] + 1} ", timeout=10)
+        values = [shown(v, control) for v in oscdump.values(control.feedback)[before:]]
+        first = next(i for i, v in enumerate(values) if v == pytest.approx(value, abs=1e-5))
+        assert values[first:] == pytest.approx([value] * (len(values) - first), abs=1e-5), \
+            f"{control.feedback} went back after showing {value}: {values[first:]}"
+
+
+def test_every_control_is_confirmed_by_its_feedback_and_the_bar_log(live_factory, oscdump):
+    """Walks the table: each control with a value, set to another value, comes back on its feedback address
+    and in the bar log; every feedback value is a field of every bar line. λ and play go last (λ 1 lets
+    valence and arousal reach their targets in a bar; play 0 ends the bars)."""
+    live = live_factory("--bpm", BPM, "--source", "model", "--seed", "3", "--tonic", "Eb", "--lambda", "1",
+                        "--feedback", f"127.0.0.1:{oscdump.port}")
+    live.wait_for(r"bar 1 ", timeout=120)
+    for control in sorted((c for c in CONTROLS if c.types), key=lambda c: c.address.endswith(("/lambda", "/play"))):
+        set_and_confirm(live, oscdump, control)
+    live.wait_for(r"stopped: all notes off", timeout=5)
+    assert live.interrupt() == 0
+
+    bars = [b for b in live.bars() if not b["late"]]
+    assert bars
+    for message_ in FEEDBACK:
+        name = feedback_name(message_.address)
+        if name != "bar":
+            assert all(name in b for b in bars), f"{name} is not in the bar log"
