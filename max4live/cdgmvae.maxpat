@@ -1169,8 +1169,11 @@
 					"id": "obj-45",
 					"maxclass": "newobj",
 					"numinlets": 2,
-					"numoutlets": 10,
+					"numoutlets": 13,
 					"outlettype": [
+						"",
+						"",
+						"",
 						"",
 						"",
 						"",
@@ -1188,7 +1191,7 @@
 						150.0,
 						22.0
 					],
-					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed /cdgmvae/fb/tonic"
+					"text": "route /cdgmvae/fb/bar /cdgmvae/fb/tempo /cdgmvae/fb/emotion /cdgmvae/fb/valence /cdgmvae/fb/arousal /cdgmvae/fb/lambda /cdgmvae/fb/playing /cdgmvae/fb/missed /cdgmvae/fb/tonic /cdgmvae/fb/temperature /cdgmvae/fb/key_strength /cdgmvae/fb/transfer"
 				}
 			},
 			{
@@ -1704,6 +1707,158 @@
 						22.0
 					],
 					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-66",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						820.0,
+						420.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						400.0,
+						82.0,
+						54.0,
+						18.0
+					],
+					"text": "temperature"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-67",
+					"ignoreclick": 1,
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						20.0,
+						460.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						456.0,
+						82.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_temperature"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-68",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						180.0,
+						460.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						400.0,
+						108.0,
+						54.0,
+						18.0
+					],
+					"text": "key_strength"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-69",
+					"ignoreclick": 1,
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						340.0,
+						460.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						456.0,
+						108.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_key_strength"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-70",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [],
+					"patching_rect": [
+						500.0,
+						460.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						400.0,
+						134.0,
+						54.0,
+						18.0
+					],
+					"text": "transfer"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-71",
+					"ignoreclick": 1,
+					"maxclass": "number",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						660.0,
+						460.0,
+						150.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						456.0,
+						134.0,
+						64.0,
+						20.0
+					],
+					"varname": "fb_transfer"
 				}
 			}
 		],
@@ -2341,6 +2496,42 @@
 					"source": [
 						"obj-65",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-67",
+						0
+					],
+					"source": [
+						"obj-45",
+						9
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-69",
+						0
+					],
+					"source": [
+						"obj-45",
+						10
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-71",
+						0
+					],
+					"source": [
+						"obj-45",
+						11
 					]
 				}
 			}
