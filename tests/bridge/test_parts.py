@@ -11,7 +11,7 @@ from cdgmvae.bridge.midi_in import grid_bars
 from cdgmvae.bridge.midi_out import MidiFileRecorder
 from cdgmvae.bridge.osc_server import Invalid, LiveState, validate
 from cdgmvae.bridge.osc_spec import BY_ADDRESS
-from cdgmvae.bridge.player import Player
+from cdgmvae.engine.playback import Player
 from cdgmvae.bridge.sources import ClipSource, Controls, DATA_DIR, DEFAULT_CLIP
 from cdgmvae.engine.notes import GridNote
 
