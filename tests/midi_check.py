@@ -30,10 +30,11 @@ def is_off(msg) -> bool:
     return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
 
 
-def play(events: Iterable[tuple[float, mido.Message]]) -> tuple[list[Note], Counter]:
+def play(events: Iterable[tuple[float, mido.Message]], flam: float = 0) -> tuple[list[Note], Counter]:
     """(time, message) in order -> the notes heard and a count of faults: `stacked` (a note-on of a key
-    already sounding on its channel), `stray_off` (a note-off of a silent key), `zero_length` (a note-off at
-    the very time of its note-on), `unended` (a key still sounding at the end)."""
+    already sounding on its channel), `stray_off` (a note-off of a silent key), `zero_length` (a note no
+    longer than `flam`: in a file, its note-off at its note-on's tick; at a port, where messages sent at
+    one instant arrive microseconds apart, a little more), `unended` (a key still sounding at the end)."""
     sounding: dict[tuple[int, int], float] = {}
     notes: list[Note] = []
     faults: Counter = Counter()
@@ -50,7 +51,7 @@ def play(events: Iterable[tuple[float, mido.Message]]) -> tuple[list[Note], Coun
             faults["stray_off"] += 1
         else:
             start = sounding.pop(key)
-            faults["zero_length"] += t == start
+            faults["zero_length"] += t - start <= flam
             notes.append(Note(*key, start, t))
     faults["unended"] += len(sounding)
     return sorted(notes), +faults
