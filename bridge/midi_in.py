@@ -8,10 +8,9 @@ from cdgmvae.bridge.midi_out import CLIENT_NAME, backend, resolve_api
 from cdgmvae.bridge.sources import Bar
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.errors import UserError
-from cdgmvae.engine.notes import TRACK_CHANNEL, GridNote
+from cdgmvae.engine.notes import CHANNEL_TRACK, GridNote
 
 KEEP_BARS = 4  # the longest phrase handed to the source
-CHANNEL_TRACK = {channel: track for track, channel in enumerate(TRACK_CHANNEL)}  # others: Piano
 
 
 class MidiIn:

@@ -18,8 +18,8 @@ from cdgmvae.bridge.generator import Generator, Result
 from cdgmvae.bridge.midi_out import MidiOut
 from cdgmvae.bridge.osc_server import LiveState, OscServer, in_force
 from cdgmvae.bridge.osc_spec import PITCH_NAMES, nearest_emotion
-from cdgmvae.bridge.player import Player
 from cdgmvae.bridge.sources import Bar, Controls
+from cdgmvae.engine.playback import Player
 
 log = logging.getLogger("cdgmvae.live")
 JUMP_BEATS = 0.05  # more than tempo changes between two steps can move the beat

@@ -11,10 +11,14 @@ Policies (each counted in `EncodeReport`, never silent):
 - Durations are whole 16ths from 1 to 16; a longer note is shortened to one bar: `notes_shortened`.
 - Leading empty bars are dropped (`leading_bars_dropped`); a bar with more than L tokens is cut after
   the last whole note that fits, and still ends with EOS: `bars_cut`, `notes_cut`.
+
+Writing (`midi_file`): each track on its own channel (notes.TRACK_CHANNEL), whichever tracks are present,
+and no key sounding twice on a channel (playback.Player, the live bridge's player).
 """
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Sequence, Union
@@ -24,7 +28,8 @@ import numpy as np
 import pretty_midi
 
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.notes import TRACK_CHANNEL, TRACK_PROGRAM, GridNote
+from cdgmvae.engine.notes import CHANNEL_TRACK, TRACK_CHANNEL, TRACK_PROGRAM, GridNote
+from cdgmvae.engine.playback import Player
 
 DEFAULT_BAR_LEN = 128
 DECODE_TICKS_PER_QUARTER = 480
@@ -214,15 +219,28 @@ def bar_tempo(tokens: Sequence[int], default: float = 120.0) -> float:
     return default
 
 
-def decode(bars: Sequence[Sequence[int]]) -> pretty_midi.PrettyMIDI:
-    """Bars of tokens -> a MIDI file (as PrettyMIDI) with one tempo event per tempo change at a bar line."""
+def midi_file(bars: Sequence[Sequence[int]]) -> mido.MidiFile:
+    """Bars of tokens -> the MIDI file to write (`.save(path)`): notes_to_midi of the bars' notes and tempos."""
     return notes_to_midi([bar_notes(b) for b in bars], [bar_tempo(b) for b in bars])
 
 
-def notes_to_midi(bars: Sequence[Sequence[GridNote]], tempos: Sequence[float]) -> pretty_midi.PrettyMIDI:
-    """Grid notes per bar and a tempo per bar -> PrettyMIDI. Written through mido so tempo changes are exact."""
+def decode(bars: Sequence[Sequence[int]]) -> pretty_midi.PrettyMIDI:
+    """midi_file(bars) as pretty_midi reads it, for round trips through `encode`. Never `.write()` it:
+    pretty_midi hands channels out by instrument order, not by track; save midi_file(bars) instead."""
+    buffer = io.BytesIO()
+    midi_file(bars).save(file=buffer)
+    buffer.seek(0)
+    return pretty_midi.PrettyMIDI(buffer)
+
+
+def notes_to_midi(bars: Sequence[Sequence[GridNote]], tempos: Sequence[float]) -> mido.MidiFile:
+    """Grid notes per bar and a tempo per bar -> a type 1 MIDI file: a conductor track with a tempo event
+    at each bar line where the tempo changes, then one track per instrument, on its track's channel
+    (notes.TRACK_CHANNEL, whichever tracks are present) with its General MIDI program.
+    The notes are played through playback.Player, as the live bridge plays them, so no key sounds twice
+    on a channel: a note ends where a later note of its pitch starts (across bar lines too), and notes
+    struck together on one key are one note."""
     tpq = DECODE_TICKS_PER_QUARTER
-    sixteenth = tpq // 4
     bar_ticks = tpq * V.BEATS_PER_BAR
     conductor = mido.MidiTrack()
     conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
@@ -235,18 +253,13 @@ def notes_to_midi(bars: Sequence[Sequence[GridNote]], tempos: Sequence[float]) -
         tempo_events.append((0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120.0))))
     append_absolute(conductor, tempo_events)
 
-    per_track: dict[int, list] = {}
+    player = Player()
     for i, notes in enumerate(bars):
-        for note in notes:
-            start = i * bar_ticks + note.position * sixteenth
-            channel = TRACK_CHANNEL[note.track]
-            events = per_track.setdefault(note.track, [])
-            # note-offs sort before note-ons at the same tick, so repeated notes do not swallow each other
-            events.append((start + note.duration * sixteenth, 0,
-                           mido.Message("note_off", note=note.pitch, velocity=0, channel=channel)))
-            events.append((start, 1, mido.Message("note_on", note=note.pitch, velocity=note.velocity,
-                                                  channel=channel)))
-    midi = mido.MidiFile(ticks_per_beat=tpq)
+        player.add_bar(float(i * V.BEATS_PER_BAR), list(notes))
+    per_track: dict[int, list] = {}
+    for beat, msg in player.due(math.inf):  # in time order; at one tick, note-offs before note-ons
+        per_track.setdefault(CHANNEL_TRACK[msg.channel], []).append((round(beat * tpq), msg))
+    midi = mido.MidiFile(type=1, ticks_per_beat=tpq)
     midi.tracks.append(conductor)
     for track in sorted(per_track):
         mtrack = mido.MidiTrack()
@@ -254,13 +267,9 @@ def notes_to_midi(bars: Sequence[Sequence[GridNote]], tempos: Sequence[float]) -
         if track != V.DRUMS:
             mtrack.append(mido.Message("program_change", program=TRACK_PROGRAM[track],
                                        channel=TRACK_CHANNEL[track], time=0))
-        events = sorted(per_track[track], key=lambda e: (e[0], e[1]))
-        append_absolute(mtrack, [(tick, msg) for tick, _, msg in events])
+        append_absolute(mtrack, per_track[track])
         midi.tracks.append(mtrack)
-    buffer = io.BytesIO()
-    midi.save(file=buffer)
-    buffer.seek(0)
-    return pretty_midi.PrettyMIDI(buffer)
+    return midi
 
 
 def append_absolute(track: mido.MidiTrack, events: list) -> None:

@@ -3,8 +3,12 @@
     Bar -> Tempo -> (Position -> (Pitch-t Velocity-t Duration-t)+)* -> EOS -> PAD...
 
 Positions rise strictly within a bar, a note's Pitch, Velocity and Duration share one track, and a bar
-ends with room for EOS within L tokens. The state is a few tensors updated with tensor ops only, so a
-decoding loop needs no host-device synchronisation to apply it.
+ends with room for EOS within L tokens. Beyond REMI's syntax, what a player can sound:
+- each track's pitches stay in its instrument's range (notes.TRACK_RANGE), at any temperature;
+- a position holds a pitch once per track: MIDI cannot sound one key twice on one channel, and a second
+  strike at the same onset would be a zero-length note.
+The state is a few tensors updated in place with tensor ops only, so a decoding loop needs no host-device
+synchronisation to apply it, and a compiled step or a captured CUDA graph holds it.
 """
 from __future__ import annotations
 
@@ -14,9 +18,17 @@ import torch
 from torch import Tensor
 
 from cdgmvae.engine import vocab as V
+from cdgmvae.engine.notes import TRACK_RANGE
 
 NOTE_TOKENS = 3      # Pitch, Velocity, Duration
 _MAX_NEW_NOTE = 1 + NOTE_TOKENS + 1  # Position + note + EOS: room a new position needs
+
+
+def playable_pitches() -> Tensor:
+    """[V] bool: Pitch tokens inside their track's range (notes.TRACK_RANGE); False for other tokens."""
+    kind, track, value = (torch.as_tensor(a) for a in (V.TOKEN_KIND, V.TOKEN_TRACK, V.TOKEN_VALUE))
+    low, high = (torch.tensor([r[i] for r in TRACK_RANGE])[track.clamp(min=0)] for i in (0, 1))
+    return (kind == V.KIND_PITCH) & (low <= value) & (value <= high)
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,6 +36,7 @@ def _next_token_table() -> Tensor:
     """[V, V] bool: which tokens may follow each token, ignoring positions and length."""
     kind, track = torch.as_tensor(V.TOKEN_KIND), torch.as_tensor(V.TOKEN_TRACK)
     is_ = {k: kind == k for k in range(8)}
+    is_[V.KIND_PITCH] = playable_pitches()  # a pitch outside its track's range never follows anything
     table = torch.zeros(V.VOCAB_SIZE, V.VOCAB_SIZE, dtype=torch.bool)
     table[V.BAR] = is_[V.KIND_TEMPO]
     table[is_[V.KIND_TEMPO]] = is_[V.KIND_POSITION] | is_[V.KIND_EOS]
@@ -50,19 +63,23 @@ class Grammar:
         self.is_pitch = (torch.as_tensor(V.TOKEN_KIND) == V.KIND_PITCH).to(device)
         self.is_eos = torch.zeros(V.VOCAB_SIZE, dtype=torch.bool, device=device)
         self.is_eos[V.EOS] = True
+        self.token_ids = torch.arange(V.VOCAB_SIZE, device=device)
         self.last = torch.full((batch,), V.BAR, dtype=torch.long, device=device)
         self.position = torch.full((batch,), -1, dtype=torch.long, device=device)
+        # [B, V]: the Pitch tokens written at the current position (a Pitch token names its track)
+        self.struck = torch.zeros(batch, V.VOCAB_SIZE, dtype=torch.bool, device=device)
 
     def reset(self) -> None:
         """A new bar: only Bar has been written."""
         self.last.fill_(V.BAR)
         self.position.fill_(-1)
+        self.struck.fill_(False)
 
     def mask(self, length: int | Tensor, min_length: int | Tensor = 0) -> Tensor:
         """[B, V] bool: tokens allowed as token number `length` of each bar (Bar is token 0).
         `min_length` holds EOS back until the bar has that many tokens (benchmarks use full bars).
         Both may be 0-dim tensors: no branch depends on their values, so a compiled step can hold this."""
-        allowed = self.next_table[self.last]
+        allowed = self.next_table[self.last] & ~self.struck
         allowed = allowed & ~(self.is_position & (self.position_value <= self.position[:, None]))
         room = self.bar_len - length
         allowed = allowed & ~(self.is_position & (room < _MAX_NEW_NOTE))
@@ -72,8 +89,11 @@ class Grammar:
         return allowed & ~(self.is_eos & (length < min_length) & others)
 
     def update(self, tokens: Tensor) -> None:
+        new_position = self.is_position[tokens]
         self.last.copy_(tokens)
-        self.position.copy_(torch.where(self.is_position[tokens], self.position_value[tokens], self.position))
+        self.position.copy_(torch.where(new_position, self.position_value[tokens], self.position))
+        written = (self.token_ids == tokens[:, None]) & self.is_pitch[tokens][:, None]
+        self.struck.copy_((self.struck & ~new_position[:, None]) | written)
 
 
 def is_valid_bar(tokens: list[int], bar_len: int) -> bool:

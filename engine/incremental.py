@@ -73,7 +73,7 @@ class BarCache(nn.Module):
     @torch.no_grad()
     def start_bar(self, inject: Tensor, memory: BarMemory | None, bias: Tensor | None = None) -> None:
         """inject [B, d]: the bar's z projection; memory: the previous bar's (None at the start); bias [V]
-        or [B, V]: added to every step's logits before the draw (None: no bias)."""
+        or [B, V]: added to every step's tempered logits before the draw (None: no bias)."""
         self.inject.copy_(inject[:, None])
         if bias is None:
             self.bias.zero_()
@@ -124,9 +124,12 @@ class BarCache(nn.Module):
     @torch.no_grad()
     def choose(self, logits: Tensor, index: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
                min_length: Tensor) -> Tensor:
-        """The draw of next_token from the logits of the token at `index`: bias, grammar mask, sample."""
+        """The draw of next_token from the logits of the token at `index`: bias, grammar mask, sample.
+        The bias is added to the tempered logits (logits / temperature + bias): a low temperature sharpens
+        the model's own choice but not the bias, which would otherwise pile a bar onto the tonic."""
         allowed = self.grammar.mask(index + 1, min_length)
-        chosen = sample(logits + self.bias, allowed, temperature, top_p, clocks.index_select(0, index.view(1))[0])
+        chosen = sample(logits + self.bias * temperature, allowed, temperature, top_p,
+                        clocks.index_select(0, index.view(1))[0])
         self.grammar.update(chosen)
         return chosen
 

@@ -6,7 +6,9 @@ next bar has the same best key 4 % of the time, against 25-30 %. Valence, which 
 reference classifier) hear mostly as major against minor, then hardly comes through. Key guidance adds
 to each pitched note's logit `strength` times how well its pitch class fits the piece's key: the
 Krumhansl-Kessler profile of the piece's tonic, its major and minor profiles blended by valence (1 =
-major, 0 = minor). Strength 0 turns it off and leaves the model's own distribution.
+major, 0 = minor), after the temperature (BarCache.choose): the pull is the same at every temperature, so a
+low temperature does not pile a bar onto the tonic in every octave. Strength 0 turns it off and leaves the
+model's own distribution.
 """
 from __future__ import annotations
 

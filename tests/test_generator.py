@@ -34,7 +34,7 @@ def test_bars_sampled_hot_are_all_valid_remi_and_valid_midi(generator, tmp_path)
     assert all(is_valid_bar(tokens, hot.model.cfg.bar_len) for piece in pieces for tokens in piece)
     for i, piece in enumerate(pieces):
         path = tmp_path / f"{i}.mid"
-        codec.decode(piece).write(str(path))
+        codec.midi_file(piece).save(str(path))
         back = pretty_midi.PrettyMIDI(str(path))
         notes = [n for inst in back.instruments for n in inst.notes]
         assert len(notes) == sum(len(codec.bar_notes(tokens)) for tokens in piece)

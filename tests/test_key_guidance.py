@@ -1,4 +1,5 @@
 """Key guidance: a piece keeps one key, in the mode its valence asks for."""
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,31 @@ def test_a_transfer_keeps_the_source_key():
 def test_key_strength_must_not_be_negative():
     with pytest.raises(ValueError, match="key_strength"):
         Controls(key_strength=-1.0)
+
+
+def piled(bars) -> list[bool]:
+    """Per bar and pitched track with at least 4 notes: whether one pitch class holds 3/4 of its notes
+    (1.8 % of EMOPIA's piano bars do)."""
+    out = []
+    for bar in bars:
+        for track in {n.track for n in bar if n.track != V.DRUMS}:
+            classes = [n.pitch % 12 for n in bar if n.track == track]
+            if len(classes) >= 4:
+                out.append(max(classes.count(c) for c in set(classes)) >= 0.75 * len(classes))
+    return out
+
+
+def test_at_a_low_temperature_the_key_holds_without_piling_bars_onto_the_tonic():
+    """Temperature 0.5, strength 3: the pieces stay in their key, and few bars are one pitch class over
+    octaves (the guidance added before the temperature put 39 % of bars there; the model alone, 7 %)."""
+    torch.set_num_threads(1)
+    generator = Generator.load(seed=0)
+    bars_piled, in_key = [], 0
+    for emotion, seed in itertools.product(("happy", "sad"), range(3)):
+        generator.controls = Controls.for_emotion(emotion, temperature=0.5, key_strength=3.0)
+        generator.reset(seed)
+        bars = [b.notes for b in generator.generate(8)]
+        bars_piled += piled(bars)
+        in_key += int(key_scores(clip_profile(bars)).argmax()) % 12 == generator.tonic
+    assert len(bars_piled) >= 30 and np.mean(bars_piled) < 0.2, f"{np.mean(bars_piled):.2f} of bars piled"
+    assert in_key >= 4

@@ -62,5 +62,5 @@ def read_piece(path: Path, bar_len: int) -> list[list[int]]:
 
 def write_bars(bars, out: Path, report: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    codec.decode([b.tokens for b in bars]).write(str(out))
+    codec.midi_file([b.tokens for b in bars]).save(str(out))
     print(json.dumps({"out": str(out), "bars": len(bars), **report}))

@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write(stem: Path, bars: list[list[int]], title: str) -> None:
-    codec.decode(bars).write(str(stem.with_suffix(".mid")))
+    codec.midi_file(bars).save(str(stem.with_suffix(".mid")))
     save_pianoroll([codec.bar_notes(b) for b in bars], stem.with_suffix(".png"), title)

@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
             print("    " + " ".join(V.token_name(t) for t in tokens))
     if args.roundtrip:
         args.roundtrip.parent.mkdir(parents=True, exist_ok=True)
-        codec.decode(piece.bars).write(str(args.roundtrip))
+        codec.midi_file(piece.bars).save(str(args.roundtrip))
         print(f"wrote {args.roundtrip} (decode of the tokens above)")
     return 0

@@ -11,7 +11,7 @@ from cdgmvae.bridge.midi_in import grid_bars
 from cdgmvae.bridge.midi_out import MidiFileRecorder
 from cdgmvae.bridge.osc_server import Invalid, LiveState, validate
 from cdgmvae.bridge.osc_spec import BY_ADDRESS
-from cdgmvae.bridge.player import Player
+from cdgmvae.engine.playback import Player
 from cdgmvae.bridge.sources import ClipSource, Controls, DATA_DIR, DEFAULT_CLIP
 from cdgmvae.engine.notes import GridNote
 
@@ -112,6 +112,22 @@ def test_player_retrigger_ends_the_old_note_once():
     player.add_bar(0.0, [GridNote(1, 60, 100, 0, 16), GridNote(1, 60, 100, 4, 2)])
     out = [(b, m.type) for b, m in messages(player, 100.0)]
     assert out == [(0.0, "note_on"), (1.0, "note_off"), (1.0, "note_on"), (1.5, "note_off")]
+
+
+@pytest.mark.parametrize("first, second", [(4, 8), (8, 4)])
+def test_player_merges_a_key_struck_twice_at_once_into_the_longer_note(first, second):
+    player = Player()
+    player.add_bar(0.0, [GridNote(1, 60, 100, 0, first), GridNote(1, 60, 80, 0, second)])
+    out = [(b, m.type) for b, m in messages(player, 100.0)]
+    assert out == [(0.0, "note_on"), (2.0, "note_off")]
+    assert not player.sounding
+
+
+def test_player_never_lets_an_earlier_note_off_end_a_later_note():
+    player = Player()
+    player.add_bar(0.0, [GridNote(1, 60, 100, 0, 8), GridNote(1, 60, 100, 4, 8)])
+    out = [(b, m.type) for b, m in messages(player, 100.0)]
+    assert out == [(0.0, "note_on"), (1.0, "note_off"), (1.0, "note_on"), (3.0, "note_off")]
 
 
 def test_release_all_ends_sounding_notes_and_drops_the_rest():

@@ -1,8 +1,19 @@
-"""Bars of grid notes -> MIDI events at absolute beats, with every note-on paired to its note-off."""
+"""Bars of grid notes -> MIDI note events at absolute beats: what the live bridge sends, and what a written
+file holds (codec.notes_to_midi plays a piece through the same Player).
+
+MIDI cannot sound one key twice on one channel: a synth hears a second note-on of a sounding key as a
+retrigger or as a second voice, and the earlier note's note-off then cuts the later note. So, per
+(channel, key), every note-on is paired with one note-off, and
+- a note that starts while an earlier note of its key sounds ends that note at its onset (note-off, then
+  its own note-on);
+- a note that starts at the very beat the sounding note started is merged into it: one note-on, held to
+  the later of the two ends (never on, off, on at one instant, which a DAW records as a zero-length note);
+- a note-off is sent only for the note it belongs to: an earlier note's off never ends a later note.
+"""
 from __future__ import annotations
 
 import heapq
-from typing import Iterator, Optional
+from typing import Iterator, NamedTuple, Optional
 
 import mido
 
@@ -13,11 +24,17 @@ OFF, MARK, ON = 0, 1, 2
 SIXTEENTHS_PER_BEAT = 4
 
 
+class Sounding(NamedTuple):
+    start: float    # beat of its note-on
+    end: float      # beat its note-off is queued for
+    off: int        # serial of that note-off
+
+
 class Player:
     def __init__(self) -> None:
         self.heap: list[tuple[float, int, int, object]] = []  # (beat, order, serial, payload)
         self.serial = 0
-        self.sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> serial of its note-on
+        self.sounding: dict[tuple[int, int], Sounding] = {}  # (channel, pitch) -> the note that sounds
 
     def push(self, beat: float, order: int, payload) -> int:
         self.serial += 1
@@ -40,6 +57,8 @@ class Player:
     def shift(self, beats: float) -> None:
         self.heap = [(beat + beats, order, serial, payload) for beat, order, serial, payload in self.heap]
         heapq.heapify(self.heap)
+        self.sounding = {key: held._replace(start=held.start + beats, end=held.end + beats)
+                         for key, held in self.sounding.items()}
 
     def next_beat(self) -> Optional[float]:
         return self.heap[0][0] if self.heap else None
@@ -53,13 +72,19 @@ class Player:
             elif order == ON:
                 on, end = payload
                 key = (on.channel, on.note)
-                if key in self.sounding:  # the same key again before its end: end the old note first
+                held = self.sounding.get(key)
+                if held is not None and held.start == at:  # struck twice at once: one note, the longer
+                    if end > held.end:
+                        self.sounding[key] = held._replace(end=end, off=self.push(end, OFF, key))
+                    continue
+                if held is not None:  # the key again before its end: the earlier note ends here
                     yield at, note_off(key)
-                self.sounding[key] = self.push(end, OFF, key)  # the serial of its note-off
+                self.sounding[key] = Sounding(at, end, self.push(end, OFF, key))
                 yield at, on
             else:
                 key = payload
-                if self.sounding.get(key) == serial:  # not superseded by a later note-on of this key
+                held = self.sounding.get(key)
+                if held is not None and held.off == serial:  # not ended or outlasted by a later note-on
                     del self.sounding[key]
                     yield at, note_off(key)
 

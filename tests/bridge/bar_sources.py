@@ -1,0 +1,16 @@
+"""Bar sources made for the tests. The generator process builds a source from a pickled factory, so
+they live in a module it can import (tests/bridge is on the path of pytest and of its spawned processes)."""
+from __future__ import annotations
+
+from cdgmvae.bridge.sources import Bar, BarSource
+
+
+class RepeatBar(BarSource):
+    """The same hand-made bar, every bar."""
+
+    def __init__(self, bar: Bar) -> None:
+        super().__init__()
+        self.bar = list(bar)
+
+    def next_bar(self) -> Bar:
+        return list(self.bar)
