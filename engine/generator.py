@@ -18,8 +18,9 @@ from torch import Tensor
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.backends import decoding_model, make_bar_decoder
-from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
+from cdgmvae.engine.backends import decoding_model
+from cdgmvae.engine.controls import Controls
+from cdgmvae.engine.decoding import make_bar_decoder
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
@@ -27,32 +28,6 @@ from cdgmvae.engine.notes import GridNote
 from cdgmvae.engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
-
-
-@dataclass(frozen=True)
-class Controls:
-    valence: float = 0.5      # target, 0..1
-    arousal: float = 0.5      # target, 0..1
-    lam: float = 1.0          # how far each bar moves toward the target, 0..1
-    temperature: float = 1.0
-    top_p: float = 0.95
-    variety: float = 1.0      # spread of each bar's latents around the path, in prior standard deviations
-    key_strength: float = DEFAULT_KEY_STRENGTH  # key guidance: pull toward the piece's key and valence's mode
-
-    def __post_init__(self):
-        for name in ("valence", "arousal", "lam"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.key_strength < 0.0:
-            raise ValueError(f"key_strength must be at least 0, got {self.key_strength}")
-
-    @classmethod
-    def for_emotion(cls, emotion: str, **kwargs) -> "Controls":
-        valence, arousal = emotion_va(emotion)
-        return cls(valence=valence, arousal=arousal, **kwargs)
 
 
 @dataclass
