@@ -18,7 +18,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from cdgmvae.bridge.osc_spec import BY_ADDRESS, EMOTION_VA, OscMessage
-from cdgmvae.bridge.sources import Controls
+from cdgmvae.bridge.sources import LiveControls
 from cdgmvae.engine.errors import UserError
 
 MAX_PACKET = 1024          # the longest valid message is under 100 bytes
@@ -83,7 +83,7 @@ class RateLimited:
 @dataclass
 class LiveState:
     """What OSC changes and the scheduler reads. One lock; the scheduler takes snapshots."""
-    controls: Controls
+    controls: LiveControls
     lock: threading.Lock = field(default_factory=threading.Lock)
     play_request: Optional[bool] = None
     panic: bool = False
@@ -108,7 +108,7 @@ class LiveState:
             elif name == "panic":
                 self.panic = True
 
-    def take(self) -> tuple[Controls, Optional[bool], bool]:
+    def take(self) -> tuple[LiveControls, Optional[bool], bool]:
         with self.lock:
             out = (self.controls, self.play_request, self.panic)
             self.play_request, self.panic = None, False

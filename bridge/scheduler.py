@@ -14,12 +14,13 @@ from typing import Optional
 
 
 from cdgmvae.bridge.clock import QUANTUM
-from cdgmvae.bridge.generator import Generator, Result
+from cdgmvae.bridge.generator_process import GeneratorProcess, Result
 from cdgmvae.bridge.midi_out import MidiOut
 from cdgmvae.bridge.osc_server import LiveState, OscServer
 from cdgmvae.bridge.osc_spec import PITCH_NAMES, nearest_emotion
 from cdgmvae.bridge.player import Player
-from cdgmvae.bridge.sources import Bar, Controls
+from cdgmvae.bridge.sources import LiveControls
+from cdgmvae.engine.notes import BarNotes
 
 log = logging.getLogger("cdgmvae.live")
 JUMP_BEATS = 0.05  # more than tempo changes between two steps can move the beat
@@ -36,7 +37,7 @@ class Settings:
 
 
 class Scheduler:
-    def __init__(self, clock, out: MidiOut, generator: Generator, state: LiveState,
+    def __init__(self, clock, out: MidiOut, generator: GeneratorProcess, state: LiveState,
                  osc: Optional[OscServer] = None, midi_in=None, settings: Settings = Settings(),
                  event_log: Optional[list] = None) -> None:
         self.clock, self.out, self.generator, self.state = clock, out, generator, state
@@ -50,7 +51,7 @@ class Scheduler:
         self.missed = 0
         self.ready: Optional[Result] = None
         self.ready_at = 0.0
-        self.last_notes: Bar = []
+        self.last_notes: BarNotes = []
         self.mood = (state.controls.valence, state.controls.arousal)
         self.lam = state.controls.lam
         self.tonic: Optional[int] = None  # key guidance's tonic of the last bar, where the source has one
@@ -134,7 +135,7 @@ class Scheduler:
         # at least a quarter bar: one slow bar (a long one, a first-time allocation) must not miss
         return min(0.9 * bar_seconds, max(2.0 * max(self.gen_times) + 0.05, 0.25 * bar_seconds))
 
-    def maybe_request(self, controls: Controls, timeline, now: float, deadline: float) -> float:
+    def maybe_request(self, controls: LiveControls, timeline, now: float, deadline: float) -> float:
         """Ask for the next bar when it is time; returns when that time is (inf if nothing to ask)."""
         if self.generator.busy or self.ready is not None:
             return math.inf
@@ -149,7 +150,7 @@ class Scheduler:
 
     # -- bars and events -------------------------------------------------------------------------
 
-    def queue_bar(self, timeline, deadline: float, controls: Controls) -> None:
+    def queue_bar(self, timeline, deadline: float, controls: LiveControls) -> None:
         if self.settings.max_bars is not None and self.bars_played >= self.settings.max_bars:
             self.stop.set()
             return

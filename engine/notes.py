@@ -1,4 +1,5 @@
-"""A note on the 16th-note grid of one 4/4 bar: what the codec decodes and the bridge plays."""
+"""A note on the 16th-note grid of one 4/4 bar, and a bar as its notes: what the codec decodes and the bridge
+plays."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,3 +16,8 @@ class GridNote(NamedTuple):
     velocity: int   # MIDI velocity 1..127
     position: int   # onset in 16ths from the bar line, 0..15
     duration: int   # length in 16ths, 1..16 (may run past the bar line)
+
+
+# One bar as its notes on the grid, in no particular order: what a bar source returns, the bridge plays and
+# MIDI in hears. (engine.generator.Bar is a generated bar: these notes and its tokens, tempo and mood.)
+BarNotes = list[GridNote]
