@@ -1,7 +1,7 @@
 """CDGMVAE (Ning, Han, Pan 2024): two Transformer-XL encoders give per-bar latents z_r (rhythm, arousal)
 and z_k (key, valence); a Gaussian mixture per factor is the prior and, through VaDE's Eq 6, the emotion
 classifier; a Transformer-XL decoder generates each bar from z = concat(z_r, z_k) injected into every
-layer. See DESIGN.md section 4.
+layer. The equations, with the paper's numbers: docs/ARCHITECTURE.md, *The model*.
 
 Shapes: B segments, T bars, L tokens per bar, l = d_latent, K = 2 components (0 = low, 1 = high).
 """
@@ -16,14 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cdgmvae.engine.config import ModelConfig
-from cdgmvae.engine.features import UNIT_KEY_PROFILES
+from cdgmvae.engine.features import N_KEYS, N_PITCH_CLASSES, N_RHYTHM, UNIT_KEY_PROFILES
 from cdgmvae.engine.transformer_xl import TransformerXL
 from cdgmvae.engine.vocab import (DRUMS, KIND_PITCH, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_POSITION, TOKEN_TRACK,
                           TOKEN_VALUE)
-
-N_RHYTHM = 16  # onsets per 16th position
-N_KEYS = 24    # 12 major, 12 minor
-N_PITCH_CLASSES = 12
 
 
 def token_pitch_classes() -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-# MIDI channels (0-based) and General MIDI programs for the five tracks (DESIGN.md 6):
+# MIDI channels (0-based) and General MIDI programs for the five tracks (docs/ARCHITECTURE.md, *The bridge*):
 # Drums on channel 10, Piano 1, Guitar 2, Bass 3, Strings 4.
 TRACK_CHANNEL = (9, 0, 1, 2, 3)
 TRACK_PROGRAM = (0, 0, 25, 33, 48)
