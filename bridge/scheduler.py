@@ -37,6 +37,18 @@ class Settings:
 
 
 class Scheduler:
+    """The sender's live loop (`run` until `stop` is set or settings.max_bars have played).
+
+    clock: a LinkClock or InternalClock (bridge/clock.py; beats, tempo in BPM, times in seconds); out: the
+    MIDI port and recorder; generator: the GeneratorProcess that makes the bars; state: what OSC changes
+    (LiveControls, play, panic), read once per step; osc: feedback out (None: no feedback); midi_in: the
+    performer's bars for live transfer (None: off); settings: latency and guard in seconds, the fallback;
+    event_log: when a list, every event's (scheduled, sent monotonic seconds, MIDI bytes) is appended.
+    A bar not ready by its deadline (its bar line, less settings.latency and settings.guard) is replaced by
+    the fallback and counted in `missed`. Raises GeneratorError or UserError when the generator process
+    fails; `run` always ends with all notes off.
+    """
+
     def __init__(self, clock, out: MidiOut, generator: GeneratorProcess, state: LiveState,
                  osc: Optional[OscServer] = None, midi_in=None, settings: Settings = Settings(),
                  event_log: Optional[list] = None) -> None:

@@ -42,6 +42,15 @@ class Bar:
 
 
 class Generator:
+    """Bar-by-bar generation from one model: `next_bar` under the current `controls` (engine/controls.py),
+    `transfer` (Eq 23), `decode_latents` (feature swap) and `continue_from` (live transfer).
+
+    seed: the same seed, controls and backend give the same bars (None: a new piece each time); backend: a
+    row of engine/backends.py; candidates: K bars decoded at once per bar, the one whose inferred emotion
+    is nearest the target kept; min_tokens: EOS held back until a bar has that many tokens (benchmarks).
+    Raises UserError for a backend that is unknown or cannot run on the model's device.
+    """
+
     def __init__(self, model: CDGMVAE, seed: Optional[int] = None, backend: str = "eager",
                  candidates: int = 1, controls: Controls = Controls(), min_tokens: int = 0):
         self.model = model.eval()
@@ -85,6 +94,13 @@ class Generator:
     # --- generation ---------------------------------------------------------------------------------
     @torch.no_grad()
     def next_bar(self) -> Bar:
+        """The piece's next bar: the latents move toward the controls' target by λ (Eq 23 per bar; the first
+        bar starts at it), spread by `variety`, and decode with the previous bar as memory.
+
+        Returns a Bar: tokens (ids from Bar to EOS, at most cfg.bar_len), notes on the 16th grid, tempo in BPM,
+        valence and arousal of the latents' path in [0, 1] (before the spread), seconds it took, and the other
+        candidates' tokens. Controls are checked when they are set (ValueError), so this raises nothing for
+        them; the first call of a compiling backend waits for the compiler."""
         c = self.controls
         target_r, target_k = self.target(c.valence, c.arousal)
         if self.z_r is None:

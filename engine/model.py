@@ -143,6 +143,17 @@ def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 
 class CDGMVAE(nn.Module):
+    """The whole model (docs/ARCHITECTURE.md, *The model*): encoders E_r and E_k, a Gaussian-mixture prior
+    per factor (prior_r on z_r for arousal, prior_k on z_k for valence), the global decoder and the local
+    decoders D_r and D_k, sized by `cfg` (engine/config.py).
+
+    forward(tokens [B, T, L] long, bar_mask [B, T] bool) -> ModelOutput: logits [B, T, L-1, V] predicting
+    tokens[:, :, 1:], the posterior parameters, the sampled z [B, T, l], log q(y|x) [B, K] per factor and
+    the local decoders' outputs, everything training/losses.py takes. T is any number of bars and L at most
+    cfg.bar_len; token ids must be below cfg.vocab_size (torch raises IndexError otherwise). Generation uses
+    `encode`, `posterior`, `z_injection` and `decode_bar` (engine/generator.py, engine/incremental.py).
+    """
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
