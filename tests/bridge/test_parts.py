@@ -87,6 +87,20 @@ def test_a_chosen_tonic_holds_until_a_transfer_takes_the_played_one():
     assert state.take()[0].tonic == 2
 
 
+def test_live_controls_are_the_generators_controls_plus_tonic_and_transfer():
+    import inspect
+
+    from cdgmvae.engine.generator import Generator
+    engine = inspect.signature(Generator).parameters["controls"].default  # what a Generator starts with
+    live = LiveControls()
+    assert live.generation() == engine  # one set of defaults, whichever side starts
+    assert (live.tonic, live.transfer) == (None, False)
+    moved = live.with_(valence=0.25, lam=0.5, tonic=4, transfer=True)
+    assert moved.generation() == type(engine)(valence=0.25, lam=0.5)
+    with pytest.raises(ValueError):  # the engine's checks hold live too
+        live.with_(lam=1.5)
+
+
 def messages(player: Player, upto: float) -> list[tuple[float, mido.Message]]:
     return [(beat, m) for beat, m in player.due(upto) if isinstance(m, mido.Message)]
 
