@@ -13,10 +13,10 @@ from typing import Callable
 from cdgmvae.bridge.clock import InternalClock, LinkClock
 from cdgmvae.bridge.generator_process import GeneratorProcess
 from cdgmvae.bridge.midi_out import MidiFileRecorder, MidiOut, open_output
+from cdgmvae.bridge.model_source import model_source
 from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks
 from cdgmvae.bridge.osc_spec import EMOTION_VA, EMOTIONS
 from cdgmvae.bridge.scheduler import Scheduler, Settings
-from cdgmvae.bridge.model_source import model_source
 from cdgmvae.bridge.sources import LiveControls, SourceFactory, clip_source, slow_source
 from cdgmvae.commands.common import add_backend_argument, add_checkpoint_argument
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
