@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cdgmvae.engine import codec
+from cdgmvae.engine.emotion import EMOTION_VA, QUADRANTS
 from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor, pitch_class_profile
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.notes import GridNote
@@ -45,7 +46,7 @@ def tonality(pieces: Sequence[Sequence[Sequence[GridNote]]]) -> dict:
 
 
 def emopia(valence_high: bool, bars: int) -> list[list[list[GridNote]]]:
-    quadrants = ("Q1", "Q4") if valence_high else ("Q2", "Q3")
+    quadrants = tuple(QUADRANTS[e] for e, (valence, _) in EMOTION_VA.items() if (valence == 1.0) == valence_high)
     paths = sorted(p for p in EMOPIA.glob("*.mid") if p.name[:2] in quadrants)
     return [[list(b) for b in codec.encode(p).notes[:bars]] for p in paths]
 

@@ -5,10 +5,9 @@ import threading
 from collections import deque
 
 from cdgmvae.bridge.midi_out import CLIENT_NAME, backend, resolve_api
-from cdgmvae.bridge.sources import Bar
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.errors import UserError
-from cdgmvae.engine.notes import CHANNEL_TRACK, GridNote
+from cdgmvae.engine.notes import CHANNEL_TRACK, BarNotes, GridNote
 
 KEEP_BARS = 4  # the longest phrase handed to the source
 
@@ -35,7 +34,7 @@ class MidiIn:
             with self.lock:
                 self.events.append((self.clock.now(), msg))
 
-    def bars(self, timeline, playing_bar: int) -> list[Bar]:
+    def bars(self, timeline, playing_bar: int) -> list[BarNotes]:
         with self.lock:
             events = list(self.events)
         return grid_bars(events, timeline, playing_bar, self.clock.now())
@@ -44,11 +43,11 @@ class MidiIn:
         self.port.close()
 
 
-def grid_bars(events: list, timeline, playing_bar: int, now: float) -> list[Bar]:
+def grid_bars(events: list, timeline, playing_bar: int, now: float) -> list[BarNotes]:
     """The performer's last phrase: up to KEEP_BARS whole bars before `playing_bar` (the bar under way),
     ending with the last bar that has notes, oldest first, leading empty bars dropped ([]: nothing
     played). From (time, note_on/note_off message) events; a note still held ends now."""
-    notes: dict[int, Bar] = {}  # session bar -> its notes
+    notes: dict[int, BarNotes] = {}  # session bar -> its notes
     held: dict[tuple[int, int], tuple[float, int]] = {}  # (channel, pitch) -> (onset beat, velocity)
 
     def close(key, end_beat):

@@ -1,12 +1,13 @@
 """The bar source backed by the model: the engine's Generator, running in the generator process."""
 from __future__ import annotations
 
-import argparse
 import functools
-import os
+from dataclasses import asdict
 from typing import Optional
 
-from cdgmvae.bridge.sources import Bar, BarSource, Controls, SourceFactory
+from cdgmvae.bridge.generator_process import decoder_threads
+from cdgmvae.bridge.sources import BarSource, LiveControls, SourceFactory
+from cdgmvae.engine.notes import BarNotes
 
 
 class ModelSource(BarSource):
@@ -30,12 +31,11 @@ class ModelSource(BarSource):
         self.last = None
         self.transferring = False
 
-    def set_controls(self, controls: Controls) -> None:
+    def set_controls(self, controls: LiveControls) -> None:
         super().set_controls(controls)
-        self.generator.set_controls(valence=controls.valence, arousal=controls.arousal, lam=controls.lam,
-                                    temperature=controls.temperature, key_strength=controls.key_strength)
+        self.generator.set_controls(**asdict(controls.generation()))
 
-    def next_bar(self) -> Bar:
+    def next_bar(self) -> BarNotes:
         from cdgmvae.engine import codec
         from cdgmvae.engine import vocab as V
         if self.controls.transfer and self.heard and not self.transferring:
@@ -55,8 +55,9 @@ class ModelSource(BarSource):
         return self.generator.tonic
 
 
-def model_factory(args: argparse.Namespace) -> SourceFactory:
-    threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the sender (DESIGN.md 6)
-    checkpoint = str(args.checkpoint) if getattr(args, "checkpoint", None) else None
-    return functools.partial(ModelSource, checkpoint, getattr(args, "backend", None) or "eager",
-                             getattr(args, "seed", None), threads, getattr(args, "tonic_index", None))
+def model_source(checkpoint: Optional[str] = None, backend: str = "eager", seed: Optional[int] = None,
+                 tonic: Optional[int] = None) -> SourceFactory:
+    """The factory of a ModelSource: the model at `checkpoint` (a folder or .json; None: the bundled model),
+    decoded by `backend` (engine/backends.py), reproducible with `seed` (None: a new piece each run), in the
+    key of `tonic` (0 = C .. 11 = B; None: drawn from the seed)."""
+    return functools.partial(ModelSource, checkpoint, backend, seed, decoder_threads(), tonic)

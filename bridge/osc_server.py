@@ -25,7 +25,7 @@ from typing import Optional
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from cdgmvae.bridge.osc_spec import BY_ADDRESS, CONTROLS, EMOTION_VA, OscMessage, feedback_name
-from cdgmvae.bridge.sources import Controls
+from cdgmvae.bridge.sources import LiveControls
 from cdgmvae.engine.errors import UserError
 
 MAX_PACKET = 1024          # the longest valid message is under 100 bytes; a bundle holds a few
@@ -314,7 +314,7 @@ class RateLimited:
         self.suppressed, self.next_time = 0, now + self.interval
 
 
-def in_force(controls: Controls) -> dict[str, object]:
+def in_force(controls: LiveControls) -> dict[str, object]:
     """The feedback values that show a control as it is now (osc_spec's module docstring): sent as soon
     as a control changes them, and with each bar."""
     return {"lambda": float(controls.lam), "temperature": float(controls.temperature),
@@ -324,7 +324,7 @@ def in_force(controls: Controls) -> dict[str, object]:
 @dataclass
 class LiveState:
     """What OSC changes and the scheduler reads. One lock; the scheduler takes snapshots."""
-    controls: Controls
+    controls: LiveControls
     lock: threading.Lock = field(default_factory=threading.Lock)
     play_request: Optional[bool] = None
     panic: bool = False
@@ -361,7 +361,7 @@ class LiveState:
         elif name == "panic":
             self.panic = True
 
-    def take(self) -> tuple[Controls, Optional[bool], bool]:
+    def take(self) -> tuple[LiveControls, Optional[bool], bool]:
         with self.lock:
             out = (self.controls, self.play_request, self.panic)
             self.play_request, self.panic = None, False

@@ -14,11 +14,12 @@ from typing import Optional
 
 
 from cdgmvae.bridge.clock import QUANTUM
-from cdgmvae.bridge.generator import Generator, Result
+from cdgmvae.bridge.generator_process import GeneratorProcess, Result
 from cdgmvae.bridge.midi_out import MidiOut
 from cdgmvae.bridge.osc_server import LiveState, OscServer, in_force
 from cdgmvae.bridge.osc_spec import PITCH_NAMES, nearest_emotion
-from cdgmvae.bridge.sources import Bar, Controls
+from cdgmvae.bridge.sources import LiveControls
+from cdgmvae.engine.notes import BarNotes
 from cdgmvae.engine.playback import Player
 
 log = logging.getLogger("cdgmvae.live")
@@ -47,7 +48,19 @@ def log_fields(mark: dict[str, object]) -> str:
 
 
 class Scheduler:
-    def __init__(self, clock, out: MidiOut, generator: Generator, state: LiveState,
+    """The sender's live loop (`run` until `stop` is set or settings.max_bars have played).
+
+    clock: a LinkClock or InternalClock (bridge/clock.py; beats, tempo in BPM, times in seconds); out: the
+    MIDI port and recorder; generator: the GeneratorProcess that makes the bars; state: what OSC changes
+    (LiveControls, play, panic), read once per step; osc: feedback out (None: no feedback); midi_in: the
+    performer's bars for live transfer (None: off); settings: latency and guard in seconds, the fallback;
+    event_log: when a list, every event's (scheduled, sent monotonic seconds, MIDI bytes) is appended.
+    A bar not ready by its deadline (its bar line, less settings.latency and settings.guard) is replaced by
+    the fallback and counted in `missed`. Raises GeneratorError or UserError when the generator process
+    fails; `run` always ends with all notes off.
+    """
+
+    def __init__(self, clock, out: MidiOut, generator: GeneratorProcess, state: LiveState,
                  osc: Optional[OscServer] = None, midi_in=None, settings: Settings = Settings(),
                  event_log: Optional[list] = None) -> None:
         self.clock, self.out, self.generator, self.state = clock, out, generator, state
@@ -61,7 +74,7 @@ class Scheduler:
         self.missed = 0
         self.ready: Optional[Result] = None
         self.ready_at = 0.0
-        self.last_notes: Bar = []
+        self.last_notes: BarNotes = []
         self.mood = (state.controls.valence, state.controls.arousal)
         self.bar_controls = state.controls  # the controls the last bar was made with
         self.tonic: Optional[int] = None  # key guidance's tonic of the last bar, where the source has one
@@ -145,7 +158,7 @@ class Scheduler:
         # at least a quarter bar: one slow bar (a long one, a first-time allocation) must not miss
         return min(0.9 * bar_seconds, max(2.0 * max(self.gen_times) + 0.05, 0.25 * bar_seconds))
 
-    def maybe_request(self, controls: Controls, timeline, now: float, deadline: float) -> float:
+    def maybe_request(self, controls: LiveControls, timeline, now: float, deadline: float) -> float:
         """Ask for the next bar when it is time; returns when that time is (inf if nothing to ask)."""
         if self.generator.busy or self.ready is not None:
             return math.inf
@@ -160,7 +173,7 @@ class Scheduler:
 
     # -- bars and events -------------------------------------------------------------------------
 
-    def queue_bar(self, timeline, deadline: float, controls: Controls) -> None:
+    def queue_bar(self, timeline, deadline: float, controls: LiveControls) -> None:
         if self.settings.max_bars is not None and self.bars_played >= self.settings.max_bars:
             self.stop.set()
             return

@@ -1,29 +1,27 @@
-"""Where the bars come from: the `BarSource` protocol, the registry of sources, and the sources that need
-no model (the model's own, the default, is bridge/model_source.py).
+"""Where the bars come from: the `BarSource` protocol, the live controls it follows, and the sources that
+need no model (the model's own, the default, is bridge/model_source.py, which builds on this module).
 
-A source lives in the generator process (see generator.py). The scheduler builds it there by calling a
-picklable zero-argument factory, so a model is loaded once, in the process that runs it. Each bar the
-scheduler calls `set_controls(controls)` (and `hear(bars)` with what the performer played), then
+A source lives in the generator process (see generator_process.py). The scheduler builds it there by
+calling a picklable zero-argument factory, so a model is loaded once, in the process that runs it. Each bar
+the scheduler calls `set_controls(controls)` (and `hear(bars)` with what the performer played), then
 `next_bar()`.
 
-To add a source, register a function ``(args: argparse.Namespace) -> factory`` in `SOURCES`; `cdgmvae
-live --source NAME` picks it. The factory must be picklable (a module-level class or function, or a
-`functools.partial` of one) and build the source when called.
+To add a source: subclass `BarSource`, write a function of typed arguments that returns its factory (a
+`functools.partial` of a module-level class or function, so that it pickles), and name it in `SOURCES` of
+cdgmvae/commands/live.py, which maps `cdgmvae live --source NAME` and its options onto those arguments.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
+from cdgmvae.engine.controls import Controls
 from cdgmvae.engine.errors import UserError
-from cdgmvae.engine.notes import GridNote
+from cdgmvae.engine.notes import BarNotes
 
-Bar = list[GridNote]
 SourceFactory = Callable[[], "BarSource"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "emopia" / "midis"
@@ -31,35 +29,36 @@ DEFAULT_CLIP = "Q1_0vLPYiPN7qY_0.mid"
 
 
 @dataclass(frozen=True)
-class Controls:
-    """What the performer asks for; in force for the next bar generated."""
-    valence: float = 1.0        # target valence 0..1
-    arousal: float = 1.0        # target arousal 0..1
-    lam: float = 0.5            # transition amount: how far each bar moves toward the target
-    temperature: float = 1.0
-    key_strength: float = DEFAULT_KEY_STRENGTH  # key guidance (engine/key_guidance.py)
+class LiveControls(Controls):
+    """What the performer asks for, in force for the next bar generated: the generator's controls
+    (engine/controls.py, with their defaults and checks) and what only a live performance has."""
     tonic: Optional[int] = None  # key guidance's tonic chosen over OSC; None keeps the piece's own
     transfer: bool = False      # continue from the bars heard on --midi-in, moved toward the target
 
-    def with_(self, **changes) -> "Controls":
+    def with_(self, **changes) -> "LiveControls":
         return replace(self, **changes)
+
+    def generation(self) -> Controls:
+        """The generator's share of these controls."""
+        names = {f.name for f in fields(Controls)}
+        return Controls(**{name: value for name, value in asdict(self).items() if name in names})
 
 
 class BarSource:
     """Base of every source. Subclasses implement `next_bar`; the rest has sensible defaults."""
 
     def __init__(self) -> None:
-        self.controls = Controls()
-        self.heard: list[Bar] = []
+        self.controls = LiveControls()
+        self.heard: list[BarNotes] = []
 
-    def set_controls(self, controls: Controls) -> None:
+    def set_controls(self, controls: LiveControls) -> None:
         self.controls = controls
 
-    def hear(self, bars: list[Bar]) -> None:
+    def hear(self, bars: list[BarNotes]) -> None:
         """The last bars the performer played on --midi-in (oldest first), for transfer."""
         self.heard = bars
 
-    def next_bar(self) -> Bar:
+    def next_bar(self) -> BarNotes:
         raise NotImplementedError
 
     def mood(self) -> tuple[float, float]:
@@ -89,12 +88,12 @@ class ClipSource(BarSource):
         self.valence, self.arousal = self.controls.valence, self.controls.arousal
         self.moved = False
 
-    def set_controls(self, controls: Controls) -> None:
+    def set_controls(self, controls: LiveControls) -> None:
         if not self.moved:  # the first bar starts at the target, as the engine does
             self.valence, self.arousal, self.moved = controls.valence, controls.arousal, True
         super().set_controls(controls)
 
-    def next_bar(self) -> Bar:
+    def next_bar(self) -> BarNotes:
         c = self.controls
         self.valence = step_toward(self.valence, c.valence, c.lam)
         self.arousal = step_toward(self.arousal, c.arousal, c.lam)
@@ -115,12 +114,12 @@ class SlowSource(ClipSource):
         super().__init__(path)
         self.delay_s = delay_s
 
-    def next_bar(self) -> Bar:
+    def next_bar(self) -> BarNotes:
         time.sleep(self.delay_s)
         return super().next_bar()
 
 
-def load_clip(path: str) -> list[Bar]:
+def load_clip(path: str) -> list[BarNotes]:
     from cdgmvae.engine.codec import encode  # pretty_midi is slow to import: only in the generator process
 
     try:
@@ -130,34 +129,19 @@ def load_clip(path: str) -> list[Bar]:
     return bars
 
 
-def clip_path(args: argparse.Namespace) -> str:
-    path = Path(args.clip) if args.clip else DATA_DIR / DEFAULT_CLIP
+def clip_path(clip: Optional[str] = None) -> str:
+    """The clip to loop: `clip`, or a bundled EMOPIA clip. UserError if the file is not there."""
+    path = Path(clip) if clip else DATA_DIR / DEFAULT_CLIP
     if not path.is_file():
         raise UserError(f"clip not found: {path}; give a MIDI file with --clip FILE")
     return str(path)
 
 
-def clip_factory(args: argparse.Namespace) -> SourceFactory:
-    return functools.partial(ClipSource, clip_path(args))
+def clip_source(clip: Optional[str] = None) -> SourceFactory:
+    """The factory of a ClipSource looping `clip` (default: a bundled EMOPIA clip)."""
+    return functools.partial(ClipSource, clip_path(clip))
 
 
-def slow_factory(args: argparse.Namespace) -> SourceFactory:
-    return functools.partial(SlowSource, clip_path(args), args.slow_ms / 1000.0)
-
-
-def model_factory(args: argparse.Namespace) -> SourceFactory:
-    from cdgmvae.bridge.model_source import model_factory as make  # imports this module: import it late
-
-    return make(args)
-
-
-# name -> (args -> picklable factory). The first, "model", is the default.
-SOURCES: dict[str, Callable[[argparse.Namespace], SourceFactory]] = {
-    "model": model_factory,
-    "clip": clip_factory,
-    "slow": slow_factory,
-}
-
-
-def default_source() -> str:
-    return "model" if "model" in SOURCES else "clip"
+def slow_source(delay_s: float, clip: Optional[str] = None) -> SourceFactory:
+    """The factory of a SlowSource: `clip` looped, each bar `delay_s` seconds late."""
+    return functools.partial(SlowSource, clip_path(clip), delay_s)

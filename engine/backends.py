@@ -1,233 +1,176 @@
-"""Backends for the decoder, behind one call: BarCache.next_token (feed a token, get the next one).
+"""The decoder's backends, one row each: where a backend runs, what it needs, and how it builds its
+per-token function (BarCache.next_token's signature: feed a token, get the next one).
 
-- eager:    PyTorch as it is (CPU or GPU).
-- compiled: torch.compile of the fixed-shape step. On the CPU with Inductor's C++ wrapper (its Python
-            wrapper costs more than a small model's kernels: 0.45 against 0.34 ms per token for the bundled
-            model, one thread of the 2-core VM). On CUDA a whole bar, every step of it, is captured once as
-            one CUDA graph and replayed for each bar (WholeBarGraph).
-- int8:     compiled like `compiled` (CPU only), on a copy of the model whose decoder and output Linear
-            layers hold int8 weights (dynamic quantization). A token reads a quarter of the weight bytes:
-            what a model the size of `paper` needs on a CPU, where reading fp32 weights is most of a step.
-            torch.compile cannot trace fbgemm's packed weights, so each int8 Linear is one opaque custom op
-            in the graph and Inductor fuses everything around them.
-- tensorrt: torch.compile with the torch-tensorrt backend (optional extra, NVIDIA GPU only).
-- triton:   the step as hand-written Triton kernels, three per layer (engine/triton_step.py), the draw
-            compiled by Inductor, a whole bar one CUDA graph (NVIDIA GPU; Triton comes with PyTorch's CUDA
-            builds).
+The command-line choices and help (cdgmvae/commands/common.py), `cdgmvae export`, the bar decoder
+(engine/decoding.py) and the README's table (`markdown_table`; a test keeps them equal) all read `TABLE`.
+To add a backend, add a row. This module imports no torch, so that `--help` and the live bridge's sender
+process read the table cheaply; the builders import what they need when they run.
 """
 from __future__ import annotations
 
-import itertools
+import importlib
 import os
-import warnings
-import weakref
-from typing import Callable
-
-import torch
-from torch import Tensor, nn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
 
 from cdgmvae.engine.errors import UserError
-from cdgmvae.engine.incremental import BarCache
-from cdgmvae.engine.model import CDGMVAE
-from cdgmvae.engine.vocab import EOS
 
-BACKENDS = ("eager", "compiled", "int8", "tensorrt", "triton")
-WHOLE_BAR_GRAPH = ("compiled", "triton")  # the backends that replay a bar as one CUDA graph
-INDUCTOR_ON_CPU = ("compiled", "int8")  # the backends that Inductor compiles on the CPU
+if TYPE_CHECKING:
+    import torch
 
-
-def decoding_model(backend: str, model: CDGMVAE) -> CDGMVAE:
-    """The model a backend decodes with: the model itself, or for int8 a quantized copy (the encoders,
-    which only run once per bar, stay fp32)."""
-    if backend != "int8":
-        return model
-    device = next(model.parameters()).device
-    if device.type != "cpu":
-        raise UserError("the int8 backend runs on the CPU; on a GPU use --backend compiled or --backend tensorrt")
-    quantize = getattr(getattr(torch, "ao", None), "quantization", None)
-    if quantize is None or not hasattr(quantize, "quantize_dynamic"):
-        raise UserError(f"this torch ({torch.__version__}) has no dynamic quantization; use --backend compiled")
-    qconfig = quantize.default_dynamic_qconfig
-    with warnings.catch_warnings():
-        # torch 2.13 marks quantized tensors deprecated (their successor is the torchao package); the
-        # kernels are the same fbgemm ones
-        warnings.filterwarnings("ignore", category=UserWarning, message=r".*(quantiz|torchao).*")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        # not in place: quantize_dynamic quantizes a copy and leaves the fp32 model as it is
-        quantized = quantize.quantize_dynamic(model, {"decoder": qconfig, "head": qconfig}, dtype=torch.qint8,
-                                              inplace=False).eval()
-    return _opaque_int8_linears(quantized)
+    from cdgmvae.engine.incremental import BarCache, NextToken
+    from cdgmvae.engine.model import CDGMVAE
 
 
-# An int8 Linear seen by torch.compile: the custom op gets a number that names the quantized module.
-_INT8_LINEARS: "weakref.WeakValueDictionary[int, nn.Module]" = weakref.WeakValueDictionary()
-_next_slot = itertools.count()
+@dataclass(frozen=True)
+class Package:
+    """A package a backend imports beyond torch."""
+    module: str    # what is imported
+    name: str      # what a user calls it
+    install: str   # how to get it
 
 
-@torch.library.custom_op("cdgmvae::int8_linear", mutates_args=())
-def int8_linear(x: Tensor, slot: int) -> Tensor:
-    return _INT8_LINEARS[slot](x)
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    where: str                          # the devices it runs on, in words: "the CPU", "an NVIDIA GPU"
+    devices: Optional[tuple[str, ...]]  # torch device types it runs on; None: any
+    summary: str                        # what it is: --help and the README
+    pick_when: str                      # the README's advice
+    build: Callable[["BarCache"], "NextToken"]
+    needs: Optional[Package] = None
+    int8_weights: bool = False          # decodes with a copy of the model holding int8 weights (engine/int8.py)
+    whole_bar_graph: bool = False       # on a CUDA device a bar is one CUDA graph (decoding.WholeBarGraph)
+    inductor_on_cpu: bool = False       # Inductor compiles it on the CPU (cached in its cache folder)
+    cache: str = "the inductor cache"   # where what `cdgmvae export` builds is kept
+    interpreter: Optional[str] = None   # an environment variable that, set to 1, lets it run on any device
 
 
-@int8_linear.register_fake
-def _int8_linear_shape(x: Tensor, slot: int) -> Tensor:
-    return x.new_empty(*x.shape[:-1], _INT8_LINEARS[slot].out_features)
+def _eager(cache: BarCache) -> NextToken:
+    return cache.next_token
 
 
-class Int8Linear(nn.Module):
-    def __init__(self, quantized: nn.Module):
-        super().__init__()
-        self.quantized = quantized
-        self.slot = next(_next_slot)
-        _INT8_LINEARS[self.slot] = quantized
-
-    def forward(self, x: Tensor) -> Tensor:
-        return int8_linear(x, self.slot)
+def _compiled(cache: BarCache) -> NextToken:
+    """The whole token (step, grammar mask and draw) as one graph."""
+    import torch
+    if cache.tokens.device.type == "cuda":  # decoding.make_bar_decoder captures the bar as a CUDA graph
+        return torch.compile(cache.next_token, fullgraph=True, dynamic=False)
+    # Inductor's C++ wrapper calls the kernels with less overhead than its Python one (MODEL.md, *Speed*)
+    return torch.compile(cache.next_token, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
 
 
-def _opaque_int8_linears(module: nn.Module) -> nn.Module:
-    for name, child in module.named_children():
-        if isinstance(child, torch.ao.nn.quantized.dynamic.Linear):
-            setattr(module, name, Int8Linear(child))
-        else:
-            _opaque_int8_linears(child)
-    return module
+def _int8(cache: BarCache) -> NextToken:
+    import torch
+    # around int8_linear, an op that calls Python, the C++ wrapper was no faster (MODEL.md, *Speed*)
+    return torch.compile(cache.next_token, fullgraph=True, dynamic=False, options={"cpp_wrapper": False})
 
 
-def unavailable_reason(backend: str, device: torch.device) -> str | None:
-    """Why a GPU backend cannot run here, or None when it can."""
-    if backend == "tensorrt":
-        if device.type != "cuda":
-            return "the tensorrt backend needs an NVIDIA GPU (the model is on the CPU)"
+def _tensorrt(cache: BarCache) -> NextToken:
+    """The step compiled by torch-tensorrt; the draw stays in PyTorch."""
+    import torch
+    import torch_tensorrt  # noqa: F401  (registers the "tensorrt" compile backend)
+
+    from cdgmvae.engine.incremental import step_then_choose
+    return step_then_choose(torch.compile(cache.step, backend="tensorrt", dynamic=False), cache.choose)
+
+
+def _triton(cache: BarCache) -> NextToken:
+    """The step as Triton kernels, run from Python (the bar's CUDA graph holds them); the draw compiled."""
+    import torch
+
+    from cdgmvae.engine.incremental import step_then_choose
+    from cdgmvae.engine.triton_step import TritonStep
+    on_gpu = cache.tokens.device.type == "cuda"
+    choose = torch.compile(cache.choose, fullgraph=True, dynamic=False) if on_gpu else cache.choose
+    return step_then_choose(TritonStep(cache), choose)
+
+
+TABLE: tuple[Backend, ...] = (
+    Backend("eager", "the CPU or a GPU", None, "PyTorch as it is", "always works; the reference", _eager),
+    Backend("compiled", "the CPU or a GPU", None,
+            "`torch.compile` of the fixed-shape step (C++ wrapper on the CPU; on a GPU every step of a bar "
+            "captured as one CUDA graph)",
+            "live play with the bundled model: the fastest on a CPU and on a GPU; the first bar waits for the "
+            "compiler unless `cdgmvae export --backend compiled` ran before",
+            _compiled, whole_bar_graph=True, inductor_on_cpu=True),
+    Backend("int8", "the CPU", ("cpu",), "int8 decoder weights, compiled like `compiled`",
+            "large models (`paper`) on a CPU, where reading the weights is the cost; notes differ slightly "
+            "from fp32; the first bar waits for the compiler unless `cdgmvae export --backend int8` ran before",
+            _int8, int8_weights=True, inductor_on_cpu=True),
+    Backend("tensorrt", "an NVIDIA GPU", ("cuda",), "the step compiled by torch-tensorrt, the draw in PyTorch",
+            "a GPU with torch-tensorrt installed; not measured yet, so compare it with `compiled` on your card",
+            _tensorrt, needs=Package("torch_tensorrt", "torch-tensorrt", "pip install 'cdgmvae[tensorrt]'"),
+            cache="the torch-tensorrt engine cache"),
+    Backend("triton", "an NVIDIA GPU", ("cuda",),
+            "the decoder step as hand-written Triton kernels, three per layer (`engine/triton_step.py`), the "
+            "draw compiled, a bar one CUDA graph",
+            "large models (`paper`) on a GPU: 37 kernels and one small compiled graph per token, where "
+            "`compiled` launches 248; not measured on a GPU yet, so compare it with `compiled` on your card",
+            _triton, needs=Package("triton", "Triton", "PyTorch's CUDA builds bring it; or pip install triton"),
+            whole_bar_graph=True, cache="the Triton and Inductor caches",
+            # Triton's interpreter runs the kernels on the CPU (slowly): how the tests check them without a GPU
+            interpreter="TRITON_INTERPRET"),
+)
+BACKENDS = tuple(backend.name for backend in TABLE)
+_BY_NAME = {backend.name: backend for backend in TABLE}
+
+
+def backend_named(name: str) -> Backend:
+    """The row of a backend; UserError for an unknown name."""
+    if name not in _BY_NAME:
+        raise UserError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return _BY_NAME[name]
+
+
+def _device_words(device: torch.device) -> str:
+    return {"cpu": "the CPU", "cuda": "a CUDA GPU"}.get(device.type, device.type)
+
+
+def unavailable_reason(name: str, device: torch.device) -> str | None:
+    """Why a backend cannot run on `device` here (wrong device, a package missing), or None when it can."""
+    backend = backend_named(name)
+    interpreted = backend.interpreter is not None and os.environ.get(backend.interpreter) == "1"
+    if backend.devices is not None and device.type not in backend.devices and not interpreted:
+        return f"the {name} backend runs on {backend.where} only (the model is on {_device_words(device)})"
+    if backend.needs is not None:
         try:
-            import torch_tensorrt  # noqa: F401
+            importlib.import_module(backend.needs.module)
         except ImportError:
-            return "torch-tensorrt is not installed (pip install 'cdgmvae[tensorrt]')"
-    if backend == "triton":
-        # TRITON_INTERPRET=1 runs Triton kernels on the CPU (slowly): how the tests check them without a GPU
-        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            return "the triton backend needs an NVIDIA GPU (the model is on the CPU)"
-        try:
-            import triton  # noqa: F401
-        except ImportError:
-            return "Triton is not installed (PyTorch's CUDA builds bring it; or pip install triton)"
+            return f"{backend.needs.name} is not installed ({backend.needs.install})"
     return None
 
 
-def make_decoder(backend: str, cache: BarCache) -> Callable:
-    """The per-token function of a backend, with BarCache.next_token's arguments. compiled takes the whole
-    token (step, grammar mask and draw) into one graph; tensorrt compiles the step and leaves the draw to
-    PyTorch; triton runs its kernels for the step and compiles the draw on its own."""
-    device = cache.tokens.device
-    if backend == "eager":
-        return cache.next_token
-    if backend == "compiled" and device.type == "cuda":
-        return torch.compile(cache.next_token, fullgraph=True, dynamic=False)  # make_bar_decoder graphs it
-    if backend in INDUCTOR_ON_CPU:
-        # the C++ wrapper calls kernels with less overhead; around int8_linear, a Python op, it was no
-        # faster (paper: 899 against 828 ms per bar), so int8 keeps the Python wrapper
-        return torch.compile(cache.next_token, fullgraph=True, dynamic=False,
-                             options={"cpp_wrapper": backend == "compiled"})
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    reason = unavailable_reason(backend, device)
+def decoding_model(name: str, model: CDGMVAE) -> CDGMVAE:
+    """The model a backend decodes with: the model itself, or for int8 a copy with int8 decoder weights.
+    UserError for an unknown backend, and for int8 off the CPU."""
+    if not backend_named(name).int8_weights:
+        return model
+    reason = unavailable_reason(name, next(model.parameters()).device)
+    if reason:
+        raise UserError(f"{reason}; on a GPU use --backend compiled or --backend tensorrt")
+    from cdgmvae.engine.int8 import int8_decoder
+    return int8_decoder(model)
+
+
+def make_decoder(name: str, cache: BarCache) -> NextToken:
+    """A backend's per-token function for `cache` (BarCache.next_token's arguments and result). UserError
+    for a backend that is unknown or cannot run here, naming the ones that can."""
+    backend = backend_named(name)
+    reason = unavailable_reason(name, cache.tokens.device)
     if reason:
         raise UserError(f"{reason}; use --backend compiled or --backend eager instead")
-    if backend == "tensorrt":
-        import torch_tensorrt  # noqa: F401  (registers the "tensorrt" compile backend)
-        cache.logits = torch.compile(cache.step, backend="tensorrt", dynamic=False)
-        return cache.next_token
-    # triton: the kernels run from Python (the bar's CUDA graph holds them), the draw is compiled on the GPU
-    from cdgmvae.engine.triton_step import TritonStep
-    step = cache.logits = TritonStep(cache)
-    choose = torch.compile(cache.choose, fullgraph=True, dynamic=False) if device.type == "cuda" else cache.choose
-
-    def next_token(token: Tensor, index: Tensor, *settings: Tensor) -> Tensor:
-        return choose(step(token, index), index, *settings)
-    return next_token
+    return backend.build(cache)
 
 
-def make_bar_decoder(backend: str, cache: BarCache) -> Callable:
-    """A function that decodes a whole bar: (first token [B], clocks [M, B, V], temperature, top_p,
-    min_length) -> tokens [B, n], the first token included, PAD after EOS. Call cache.start_bar first."""
-    step = make_decoder(backend, cache)
-    if backend in WHOLE_BAR_GRAPH and cache.tokens.device.type == "cuda":
-        return WholeBarGraph(step, cache)
-    return TokenLoop(step, cache)
+def help_text() -> str:
+    """What --backend's help says of each backend."""
+    return "; ".join(f"{b.name} ({b.where}: {b.summary})" for b in TABLE)
 
 
-class TokenLoop:
-    """Token by token from Python, until every row has fed EOS."""
-
-    def __init__(self, next_token: Callable, cache: BarCache):
-        self.next_token, self.indices = next_token, cache.indices
-        self.check_every = 1 if cache.tokens.device.type == "cpu" else 8  # a check reads back to the host
-
-    def __call__(self, token: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
-                 min_length: Tensor) -> Tensor:
-        sampled = [token]
-        for i, index in enumerate(self.indices):
-            chosen = self.next_token(token, index, clocks, temperature, top_p, min_length)
-            if i and i % self.check_every == 0 and bool((token <= EOS).all()):  # EOS (or PAD, id 0, after it) fed
-                break
-            token = chosen
-            sampled.append(token)
-        return torch.stack(sampled, dim=1)
-
-
-class WholeBarGraph:
-    """All M steps of a bar as one CUDA graph, captured at the first bar and replayed for every bar after.
-
-    A token of `paper` is a few hundred small kernels; launched one by one (or as one graph per token, with
-    Python in between) the launches cost more than the kernels. Replaying the bar is one launch. The
-    graph always runs every step: after EOS the grammar allows only PAD, so the extra steps change nothing
-    but the PAD slots, which the next bar's memory masks. The inputs are copied into fixed buffers, which
-    is how a captured graph sees new values."""
-
-    def __init__(self, next_token: Callable, cache: BarCache):
-        self.next_token, self.cache = next_token, cache
-        self.inputs: list[Tensor] = []
-        self.graph: "torch.cuda.CUDAGraph | None" = None
-        self.tokens: Tensor | None = None
-
-    def __call__(self, token: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
-                 min_length: Tensor) -> Tensor:
-        values = (token, clocks, temperature, top_p, min_length)
-        if self.graph is None:
-            self.inputs = [value.clone() for value in values]
-            self._capture()
-        for fixed, value in zip(self.inputs, values):
-            fixed.copy_(value)
-        self.graph.replay()
-        return self.tokens.clone()
-
-    def _decode(self) -> Tensor:
-        token, settings = self.inputs[0], self.inputs[1:]
-        sampled = [token]
-        for index in self.cache.indices:
-            token = self.next_token(token, index, *settings)
-            sampled.append(token)
-        return torch.stack(sampled, dim=1)
-
-    def _capture(self) -> None:
-        # compilation and autotuning run in the first call and cannot be captured: warm up on a side stream
-        # (as torch.cuda.graph asks), then put the grammar back where start_bar left it. The cache's other
-        # bar state is overwritten step by step, and the memory slots are only read.
-        warm_up = torch.cuda.Stream()
-        warm_up.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(warm_up):
-            self._decode()
-        torch.cuda.current_stream().wait_stream(warm_up)
-        self.cache.grammar.reset()
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.tokens = self._decode()
-
-
-def export_step(cache: BarCache) -> "torch.export.ExportedProgram":
-    """The fixed-shape step as an ExportedProgram (what TensorRT compiles): token [B], index [] -> logits,
-    with the cache updates captured as buffer mutations."""
-    batch = cache.tokens.shape[0]
-    token = torch.full((batch,), 2, dtype=torch.long, device=cache.tokens.device)
-    index = torch.tensor(0, device=cache.tokens.device)
-    return torch.export.export(cache, (token, index), strict=False)
+def markdown_table() -> str:
+    """The README's table of backends."""
+    rows = ["| backend | where | needs | what it is | pick it when |", "|---|---|---|---|---|"]
+    for b in TABLE:
+        needs = f"{b.needs.name} ({b.needs.install})" if b.needs else "PyTorch alone"
+        rows.append(f"| `{b.name}` | {b.where} | {needs} | {b.summary} | {b.pick_when} |")
+    return "\n".join(rows)

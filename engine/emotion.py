@@ -1,4 +1,7 @@
-"""Emotions as valence and arousal (DESIGN.md 3): Q1 happy, Q2 tense, Q3 sad, Q4 calm."""
+"""Emotions as valence and arousal (docs/ARCHITECTURE.md, *Data*): Q1 happy, Q2 tense, Q3 sad, Q4 calm.
+
+The one table of the quadrants: their names, EMOPIA's labels Q1..Q4 and their (valence, arousal) corners.
+"""
 from __future__ import annotations
 
 from cdgmvae.engine.errors import UserError
@@ -22,9 +25,11 @@ def emotion_va(name: str) -> tuple[float, float]:
 
 
 def nearest_emotion(valence: float, arousal: float) -> str:
-    return {(True, True): "happy", (False, True): "tense", (False, False): "sad", (True, False): "calm"}[
-        (valence >= 0.5, arousal >= 0.5)]
+    """The quadrant whose corner is nearest (valence, arousal) in [0, 1]^2: each split at 0.5."""
+    return next(emotion for emotion, corner in EMOTION_VA.items()
+                if corner == (float(valence >= 0.5), float(arousal >= 0.5)))
 
 
 def quadrant(valence: float, arousal: float) -> str:
+    """"Q1".."Q4" of nearest_emotion."""
     return QUADRANTS[nearest_emotion(valence, arousal)]

@@ -18,8 +18,9 @@ from torch import Tensor
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.backends import decoding_model, make_bar_decoder
-from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
+from cdgmvae.engine.backends import decoding_model
+from cdgmvae.engine.controls import Controls
+from cdgmvae.engine.decoding import make_bar_decoder
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
@@ -27,32 +28,6 @@ from cdgmvae.engine.notes import GridNote
 from cdgmvae.engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
-
-
-@dataclass(frozen=True)
-class Controls:
-    valence: float = 0.5      # target, 0..1
-    arousal: float = 0.5      # target, 0..1
-    lam: float = 1.0          # how far each bar moves toward the target, 0..1
-    temperature: float = 1.0
-    top_p: float = 0.95
-    variety: float = 1.0      # spread of each bar's latents around the path, in prior standard deviations
-    key_strength: float = DEFAULT_KEY_STRENGTH  # key guidance: pull toward the piece's key and valence's mode
-
-    def __post_init__(self):
-        for name in ("valence", "arousal", "lam"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.key_strength < 0.0:
-            raise ValueError(f"key_strength must be at least 0, got {self.key_strength}")
-
-    @classmethod
-    def for_emotion(cls, emotion: str, **kwargs) -> "Controls":
-        valence, arousal = emotion_va(emotion)
-        return cls(valence=valence, arousal=arousal, **kwargs)
 
 
 @dataclass
@@ -67,6 +42,15 @@ class Bar:
 
 
 class Generator:
+    """Bar-by-bar generation from one model: `next_bar` under the current `controls` (engine/controls.py),
+    `transfer` (Eq 23), `decode_latents` (feature swap) and `continue_from` (live transfer).
+
+    seed: the same seed, controls and backend give the same bars (None: a new piece each time); backend: a
+    row of engine/backends.py; candidates: K bars decoded at once per bar, the one whose inferred emotion
+    is nearest the target kept; min_tokens: EOS held back until a bar has that many tokens (benchmarks).
+    Raises UserError for a backend that is unknown or cannot run on the model's device.
+    """
+
     def __init__(self, model: CDGMVAE, seed: Optional[int] = None, backend: str = "eager",
                  candidates: int = 1, controls: Controls = Controls(), min_tokens: int = 0):
         self.model = model.eval()
@@ -110,6 +94,13 @@ class Generator:
     # --- generation ---------------------------------------------------------------------------------
     @torch.no_grad()
     def next_bar(self) -> Bar:
+        """The piece's next bar: the latents move toward the controls' target by λ (Eq 23 per bar; the first
+        bar starts at it), spread by `variety`, and decode with the previous bar as memory.
+
+        Returns a Bar: tokens (ids from Bar to EOS, at most cfg.bar_len), notes on the 16th grid, tempo in BPM,
+        valence and arousal of the latents' path in [0, 1] (before the spread), seconds it took, and the other
+        candidates' tokens. Controls are checked when they are set (ValueError), so this raises nothing for
+        them; the first call of a compiling backend waits for the compiler."""
         c = self.controls
         target_r, target_k = self.target(c.valence, c.arousal)
         if self.z_r is None:

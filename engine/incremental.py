@@ -4,8 +4,9 @@ Per bar, each layer's memory (the previous bar's layer inputs) is projected to k
 written into a fixed buffer; each step writes one token's keys and values into its slot and attends over
 the whole buffer under a mask. Every tensor has a fixed shape, the step index is a tensor, and nothing is
 read back to the host, so the same `step` runs eagerly, under torch.compile, or in a CUDA graph.
-`next_token` adds the grammar mask and the draw, so that one call (one compiled graph) does all the work
-of a token.
+`next_token` adds the grammar mask and the draw (`choose`), so that one call (one compiled graph) does all
+the work of a token. A backend that runs the step some other way (compiled by TensorRT, as Triton kernels)
+joins its own step to a draw with `step_then_choose` (engine/backends.py builds each backend's function).
 
 Each layer has buffers of its own (keys0, keys1, ...), not one slice of a buffer shared by all layers:
 Inductor turns an in-place write into a slice of a buffer into a copy of the whole buffer, three copies
@@ -19,6 +20,7 @@ Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's 
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +29,12 @@ from cdgmvae.engine.grammar import Grammar
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.sampling import sample
 from cdgmvae.engine.vocab import PAD
+
+# (token [B], index []) -> logits [B, V]: feed a token, as BarCache.step does
+Step = Callable[[Tensor, Tensor], Tensor]
+# (token [B], index [], clocks [M, B, V], temperature [], top_p [], min_length []) -> the next token [B]:
+# BarCache.next_token's signature, what every backend builds
+NextToken = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
 
 
 class BarCache(nn.Module):
@@ -60,7 +68,6 @@ class BarCache(nn.Module):
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
         self.grammar = Grammar(batch, cfg.bar_len, device)
         self.indices = [torch.tensor(i, device=device) for i in range(self.M)]  # each step's `index`
-        self.logits = self.step  # a backend may put a compiled step here (tensorrt)
 
         xl = model.decoder
         with torch.no_grad():
@@ -119,7 +126,7 @@ class BarCache(nn.Module):
         """Feed token [B] at position `index` and choose the token after it: [B]. clocks [M, B, V] are the
         bar's race clocks (sampling.race_clocks); the settings are 0-dim tensors, so changing them between
         bars does not recompile anything."""
-        return self.choose(self.logits(token, index), index, clocks, temperature, top_p, min_length)
+        return self.choose(self.step(token, index), index, clocks, temperature, top_p, min_length)
 
     @torch.no_grad()
     def choose(self, logits: Tensor, index: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
@@ -136,3 +143,12 @@ class BarCache(nn.Module):
     def memory(self) -> BarMemory:
         """This bar as memory for the next one: the layer inputs of the tokens fed, PAD masked."""
         return BarMemory([s.clone() for s in self.states], self.tokens != PAD)
+
+
+def step_then_choose(step: Step, choose: Callable[..., Tensor]) -> NextToken:
+    """BarCache.next_token with another step and draw: a backend's compiled step or kernels writing the same
+    cache, then `choose` (BarCache.choose, or a compiled copy of it)."""
+    def next_token(token: Tensor, index: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
+                   min_length: Tensor) -> Tensor:
+        return choose(step(token, index), index, clocks, temperature, top_p, min_length)
+    return next_token

@@ -1,9 +1,9 @@
 """Key guidance: keep a piece in one key, in the mode that its valence asks for.
 
-The bundled model's bars do not hold a key (MODEL.md, *Emotion control*; bench/tonality.py): a generated
-bar's pitch classes correlate 0.66 with their best key profile, against 0.78 for EMOPIA's bars, and the
-next bar has the same best key 4 % of the time, against 25-30 %. Valence, which listeners (and the
-reference classifier) hear mostly as major against minor, then hardly comes through. Key guidance adds
+The bundled model's bars do not hold a key: they fit their best key profile less well than EMOPIA's bars,
+and the next bar keeps the key about as often as chance (MODEL.md, *Key guidance, and why it is needed*;
+bench/tonality.py measures it). Valence, which listeners (and the reference classifier) hear mostly as
+major against minor, then hardly comes through. Key guidance adds
 to each pitched note's logit `strength` times how well its pitch class fits the piece's key: the
 Krumhansl-Kessler profile of the piece's tonic, its major and minor profiles blended by valence (1 =
 major, 0 = minor), after the temperature (BarCache.choose): the pull is the same at every temperature, so a
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from cdgmvae.engine import codec
 from cdgmvae.engine.features import UNIT_KEY_PROFILES, clip_profile, key_of_profile
-from cdgmvae.engine.model import N_PITCH_CLASSES
+from cdgmvae.engine.features import N_PITCH_CLASSES
 
 
 def key_profile(tonic: int, valence: float) -> Tensor:

@@ -1,7 +1,7 @@
 """CDGMVAE (Ning, Han, Pan 2024): two Transformer-XL encoders give per-bar latents z_r (rhythm, arousal)
 and z_k (key, valence); a Gaussian mixture per factor is the prior and, through VaDE's Eq 6, the emotion
 classifier; a Transformer-XL decoder generates each bar from z = concat(z_r, z_k) injected into every
-layer. See DESIGN.md section 4.
+layer. The equations, with the paper's numbers: docs/ARCHITECTURE.md, *The model*.
 
 Shapes: B segments, T bars, L tokens per bar, l = d_latent, K = 2 components (0 = low, 1 = high).
 """
@@ -16,14 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cdgmvae.engine.config import ModelConfig
-from cdgmvae.engine.features import UNIT_KEY_PROFILES
+from cdgmvae.engine.features import N_KEYS, N_PITCH_CLASSES, N_RHYTHM, UNIT_KEY_PROFILES
 from cdgmvae.engine.transformer_xl import TransformerXL
 from cdgmvae.engine.vocab import (DRUMS, KIND_PITCH, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_POSITION, TOKEN_TRACK,
                           TOKEN_VALUE)
-
-N_RHYTHM = 16  # onsets per 16th position
-N_KEYS = 24    # 12 major, 12 minor
-N_PITCH_CLASSES = 12
 
 
 def token_pitch_classes() -> Tensor:
@@ -147,6 +143,17 @@ def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 
 class CDGMVAE(nn.Module):
+    """The whole model (docs/ARCHITECTURE.md, *The model*): encoders E_r and E_k, a Gaussian-mixture prior
+    per factor (prior_r on z_r for arousal, prior_k on z_k for valence), the global decoder and the local
+    decoders D_r and D_k, sized by `cfg` (engine/config.py).
+
+    forward(tokens [B, T, L] long, bar_mask [B, T] bool) -> ModelOutput: logits [B, T, L-1, V] predicting
+    tokens[:, :, 1:], the posterior parameters, the sampled z [B, T, l], log q(y|x) [B, K] per factor and
+    the local decoders' outputs, everything training/losses.py takes. T is any number of bars and L at most
+    cfg.bar_len; token ids must be below cfg.vocab_size (torch raises IndexError otherwise). Generation uses
+    `encode`, `posterior`, `z_injection` and `decode_bar` (engine/generator.py, engine/incremental.py).
+    """
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

@@ -251,30 +251,38 @@ class TritonStep:
 
     @torch.no_grad()
     def __call__(self, token: Tensor, index: Tensor) -> Tensor:
-        cache, d, batch, settings = self.cache, self.d, token.shape[0], self.settings
+        cache, batch, settings = self.cache, token.shape[0], self.settings
         token = token.contiguous()  # the kernel reads row b at token + b
+        sizes = dict(D=self.d, M=cache.M, H=self.heads)  # the sizes every kernel takes
         previous = self.blocks[0]  # layer 0 reads the embedding instead: its "previous" arguments go unread
         for layer, block in enumerate(self.blocks):
-            _qkv[(triton.cdiv(3 * d, settings["qkv"]["BLOCK_N"]), batch)](
-                token, self.embedding, cache.tokens, cache.states[max(layer - 1, 0)], self.attn_parts,
-                previous.attn.out_proj.bias, self.ff_parts, previous.mlp[2].bias, cache.inject, index,
-                cache.states[layer], block.ln1.weight, block.ln1.bias, self.qkv_w[layer], self.q, cache.keys[layer],
-                cache.values[layer], d, cache.M, self.heads, self.d_head, self.ff_programs, self.slots, block.ln1.eps,
-                EMBED=layer == 0, **settings["qkv"])
             attn = block.attn
+            _qkv[(triton.cdiv(3 * self.d, settings["qkv"]["BLOCK_N"]), batch)](
+                token_ptr=token, embedding_ptr=self.embedding, tokens_ptr=cache.tokens,
+                prev_states_ptr=cache.states[max(layer - 1, 0)], attn_parts_ptr=self.attn_parts,
+                out_bias_ptr=previous.attn.out_proj.bias, ff_parts_ptr=self.ff_parts,
+                ff_bias_ptr=previous.mlp[2].bias, inject_ptr=cache.inject, index_ptr=index,
+                states_ptr=cache.states[layer], ln_w_ptr=block.ln1.weight, ln_b_ptr=block.ln1.bias,
+                w_ptr=self.qkv_w[layer], q_ptr=self.q, keys_ptr=cache.keys[layer], values_ptr=cache.values[layer],
+                DH=self.d_head, P=self.ff_programs, SLOTS=self.slots, eps=block.ln1.eps, EMBED=layer == 0,
+                **sizes, **settings["qkv"])
             _attention[(self.heads, batch)](
-                self.q, cache.keys[layer], cache.values[layer], cache.rel_k[layer], cache.rel_idx, cache.allowed,
-                attn.r_w_bias, attn.r_r_bias, index, self.out_w_t[layer], self.attn_parts, d, self.heads,
-                self.d_head, self.slots, cache.M, cache.rel_k.shape[2], 1.0 / math.sqrt(self.d_head),
-                **settings["attention"])
+                q_ptr=self.q, keys_ptr=cache.keys[layer], values_ptr=cache.values[layer],
+                rel_k_ptr=cache.rel_k[layer], rel_idx_ptr=cache.rel_idx, allowed_ptr=cache.allowed,
+                u_ptr=attn.r_w_bias, v_ptr=attn.r_r_bias, index_ptr=index, out_w_t_ptr=self.out_w_t[layer],
+                attn_parts_ptr=self.attn_parts, DH=self.d_head, SLOTS=self.slots, N_DIST=cache.rel_k.shape[2],
+                scale=1.0 / math.sqrt(self.d_head), **sizes, **settings["attention"])
             _feed_forward[(self.ff_programs, batch)](
-                cache.states[layer], self.attn_parts, attn.out_proj.bias, index, block.ln2.weight, block.ln2.bias,
-                self.ff_in_w[layer], block.mlp[0].bias, self.ff_out_w_t[layer], self.ff_parts, d, self.d_ff,
-                cache.M, self.heads, self.ff_programs, self.hidden_per_program, block.ln2.eps,
-                **settings["feed_forward"])
+                states_ptr=cache.states[layer], attn_parts_ptr=self.attn_parts, out_bias_ptr=attn.out_proj.bias,
+                index_ptr=index, ln_w_ptr=block.ln2.weight, ln_b_ptr=block.ln2.bias, w1_ptr=self.ff_in_w[layer],
+                b1_ptr=block.mlp[0].bias, w2_t_ptr=self.ff_out_w_t[layer], ff_parts_ptr=self.ff_parts,
+                D_FF=self.d_ff, P=self.ff_programs, HIDDEN_PER_PROGRAM=self.hidden_per_program, eps=block.ln2.eps,
+                **sizes, **settings["feed_forward"])
             previous = block
         _head[(triton.cdiv(self.vocab, settings["head"]["BLOCK_N"]), batch)](
-            cache.states[len(self.blocks) - 1], self.attn_parts, previous.attn.out_proj.bias, self.ff_parts,
-            previous.mlp[2].bias, index, self.ln_f.weight, self.ln_f.bias, self.head, self.logits, self.vocab, d,
-            cache.M, self.heads, self.ff_programs, self.ln_f.eps, **settings["head"])
+            states_ptr=cache.states[len(self.blocks) - 1], attn_parts_ptr=self.attn_parts,
+            out_bias_ptr=previous.attn.out_proj.bias, ff_parts_ptr=self.ff_parts, ff_bias_ptr=previous.mlp[2].bias,
+            index_ptr=index, ln_w_ptr=self.ln_f.weight, ln_b_ptr=self.ln_f.bias, w_ptr=self.head,
+            logits_ptr=self.logits, V=self.vocab, P=self.ff_programs, eps=self.ln_f.eps, **sizes,
+            **settings["head"])
         return self.logits

@@ -141,3 +141,24 @@ def test_live_with_a_damaged_checkpoint_says_what_is_wrong(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "model.safetensors" in result.stderr.strip().splitlines()[-1]
+
+
+MODEL_COMMANDS = ("generate", "transfer", "swap", "evaluate-control", "live")
+
+
+@pytest.mark.parametrize("name", MODEL_COMMANDS)
+def test_every_model_command_offers_and_describes_every_backend(name):
+    from cdgmvae.engine.backends import BACKENDS
+    usage = cdgmvae(name, "--backend", "no-such-backend")
+    assert usage.returncode == 2 and "invalid choice: 'no-such-backend'" in usage.stderr
+    for backend in BACKENDS:
+        assert f"'{backend}'" in usage.stderr  # argparse lists the choices
+    help_text = " ".join(cdgmvae(name, "--help").stdout.split())
+    for backend in BACKENDS:
+        assert f"{backend} (" in help_text, (name, backend)
+
+
+def test_the_readme_shows_the_backend_table():
+    from cdgmvae.engine.backends import markdown_table
+    assert markdown_table() in (ROOT / "README.md").read_text(encoding="utf-8"), \
+        "stale: paste engine.backends.markdown_table() into README.md"

@@ -53,7 +53,7 @@ def test_memory_changes_the_next_bar():
 
 def test_the_step_exports_with_its_cache_updates_and_matches_eager():
     """The export path the tensorrt backend starts from, tested up to the TensorRT call."""
-    from cdgmvae.engine.backends import export_step
+    from cdgmvae.engine.decoding import export_step
     model = tiny_model()
     eager, exported_cache = BarCache(model, 2), BarCache(model, 2)
     program = export_step(exported_cache)

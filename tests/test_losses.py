@@ -1,4 +1,4 @@
-"""The loss terms against their definitions (DESIGN.md 4)."""
+"""The loss terms against their definitions (docs/ARCHITECTURE.md, *The loss*)."""
 import math
 
 import pytest
@@ -67,7 +67,7 @@ def test_split_mixture_kl_with_alpha_one_equals_plain_mixture_kl(shared):
     attraction_02, spread_02 = kl_z_unlabelled(mu, sigma, prior, q_y, bar_mask, alpha=0.2)
     torch.testing.assert_close(attraction_02, attraction)
     torch.testing.assert_close(spread_02, 0.2 * spread)
-    if shared:  # DESIGN's form: KL(q || N(mu_bar, s2)) + (1 / 2 s2) sum_c q_c ||mu_c - mu_bar||^2 per bar
+    if shared:  # the paper's form (Eq 11-12): KL(q || N(mu_bar, s2)) + (1 / 2 s2) sum_c q_c ||mu_c - mu_bar||^2 per bar
         log_s2 = prior.log_vars[0]
         mu_bar = q_y @ prior.means
         kl_centre = gaussian_kl(mu, sigma ** 2, mu_bar[:, None], log_s2)

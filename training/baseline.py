@@ -1,7 +1,8 @@
 """The reference classifier: logistic regression on hand-made clip features, one per emotion dimension.
 
 Every report shows it beside the model, and `evaluate-control` uses it as an independent judge of
-generated music. Its weights are a small JSON file.
+generated music. Its weights are a small JSON file; the bundled ones (baseline.json) are fitted on EMOPIA's
+clips and shared under CC BY-NC-SA 4.0, as the clips are (engine/default_model/README.md).
 """
 from __future__ import annotations
 

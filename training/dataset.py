@@ -16,8 +16,8 @@ import torch
 
 from cdgmvae.engine import vocab
 from cdgmvae.engine.errors import UserError
+from cdgmvae.training.prepare import MANIFEST_VERSION
 
-MANIFEST_VERSION = 1
 UNKNOWN = -1  # label value of an unlabelled factor
 PREPARE_HINT = "make one with `cdgmvae prepare MIDI_DIR --out DIR`"
 

@@ -1,4 +1,4 @@
-"""The CDGMVAE loss (DESIGN.md 4), one small function per term.
+"""The CDGMVAE loss (docs/ARCHITECTURE.md, *The loss*), one small function per term.
 
     L = L_rec + beta * sum_i (KL_z,i + KL_y,i) + gamma * L_cls + delta * L_dis
 
@@ -72,14 +72,14 @@ def kl_z_unlabelled(mu: Tensor, sigma: Tensor, prior: GaussianMixturePrior, q_y:
                     alpha: float) -> tuple[Tensor, Tensor]:
     """The mixture KL split as (attraction to the weighted centre) + alpha * (spread of the means), [B] each.
 
-    DESIGN.md (Eq 11-12) writes the split for a shared variance s2:
+    The paper (Eq 11-12; docs/ARCHITECTURE.md) writes the split for a shared variance s2:
         sum_c q_c KL(q || N(mu_c, s2)) = KL(q || N(mu_bar, s2)) + (1 / 2 s2) sum_c q_c ||mu_c - mu_bar||^2.
     Our components have their own variances, so we use the precision-weighted centre, per dimension
         P = sum_c q_c / var_c,   mu_bar = (sum_c q_c mu_c / var_c) / P,
     for which the cross term vanishes and the split is exact for any variances:
         attraction = sum_c q_c (log var_c / 2) - log var_q / 2 + var_q P / 2 - 1/2 + P (m - mu_bar)^2 / 2
         spread     = sum_c q_c (mu_c - mu_bar)^2 / (2 var_c).
-    With a shared variance both reduce to DESIGN's form. Returns (attraction, alpha * spread), summed over
+    With a shared variance both reduce to the paper's form. Returns (attraction, alpha * spread), summed over
     real bars; with alpha = 1 their sum equals kl_z_mixture exactly.
     """
     q = q_y.unsqueeze(-1)                                   # [B, K, 1]

@@ -25,16 +25,15 @@ from tqdm import tqdm
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
+from cdgmvae.engine.emotion import emotion_va, quadrant
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import piece_features
 from cdgmvae.training import pop909
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 1  # of manifest.json's layout; training/dataset.py reads this version only
 MIDI_SUFFIXES = {".mid", ".midi"}
 SPLIT_FILES = {"train": "train_clip.csv", "val": "val_clip.csv"}
-EMOPIA_NAME = re.compile(r"^Q([1-4])_")
-# (valence, arousal) of each EMOPIA quadrant
-QUADRANT_LABELS = {1: (1, 1), 2: (0, 1), 3: (0, 0), 4: (1, 0)}
+EMOPIA_NAME = re.compile(r"^(Q[1-4])_")
 
 
 @dataclass
@@ -55,7 +54,10 @@ def piece_id(source: str) -> str:
 
 def emopia_labels(name: str) -> tuple[Optional[int], Optional[int]]:
     match = EMOPIA_NAME.match(name)
-    return QUADRANT_LABELS[int(match.group(1))] if match else (None, None)
+    if not match:
+        return None, None
+    valence, arousal = emotion_va(match.group(1))  # the quadrant's corner, engine/emotion.py
+    return int(valence), int(arousal)
 
 
 def read_labels_csv(path: Path) -> dict[str, tuple[int, int]]:
@@ -295,4 +297,4 @@ def pop909_counts(results: list[dict]) -> dict:
 def quadrant_name(valence: Optional[int], arousal: Optional[int]) -> str:
     if valence is None or arousal is None:
         return "unlabelled"
-    return {(1, 1): "Q1", (0, 1): "Q2", (0, 0): "Q3", (1, 0): "Q4"}[(valence, arousal)]
+    return quadrant(valence, arousal)

@@ -192,6 +192,13 @@ def _save_selected(ckpt_dir: Path, out: Path) -> dict:
 
 
 def train(opts: TrainOptions) -> dict:
+    """Train CDGMVAE on the prepared dataset opts.data into the run folder opts.out (layout at the top of
+    this module), on the CPU, one GPU, or every process of a torchrun launch (DistributedDataParallel).
+    opts.steps counts optimizer updates of opts.batch segments (per process); the loss is training/losses.py's
+    (docs/ARCHITECTURE.md, *The loss*). Returns the summary written to summary.json (steps, world size,
+    each rank's weight digest); empty on ranks other than 0. Raises UserError for a missing or stale
+    dataset, an --out that already holds a run (without resume), or a resume whose options differ.
+    """
     ctx = setup_distributed()
     try:
         return _train(opts, ctx)

@@ -1,25 +1,39 @@
-"""Options and set-up that `generate`, `transfer` and `swap` share."""
+"""Options and set-up that the model's commands share (`generate`, `transfer`, `swap`, `evaluate-control`,
+and `live` for the model's options). Imports no torch until a generator is made, so that `live`'s sender
+process and --help stay light.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from cdgmvae.engine import codec
-from cdgmvae.engine.backends import BACKENDS
+from cdgmvae.engine.backends import BACKENDS, help_text
+from cdgmvae.engine.controls import Controls
 from cdgmvae.engine.errors import UserError
-from cdgmvae.engine.generator import Controls, Generator
+
+if TYPE_CHECKING:
+    from cdgmvae.engine.generator import Generator
+
+
+def add_checkpoint_argument(parser, note: str = "") -> None:
+    """--checkpoint (a Path, or None for the bundled model); `note` is added to its help."""
+    parser.add_argument("--checkpoint", type=Path,
+                        help=f"model folder or .json{note} (default: the bundled model)")
+
+
+def add_backend_argument(parser, note: str = "") -> None:
+    """--backend, one of engine/backends.py's table, every one described in the help; `note` is added to it."""
+    parser.add_argument("--backend", choices=BACKENDS, default="eager",
+                        help=f"decoder backend{note}: {help_text()}; `cdgmvae export` builds a fast backend "
+                             f"ahead of the first bar (default %(default)s)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
+    add_checkpoint_argument(parser)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--backend", choices=BACKENDS, default="eager", help="decoder backend: eager; compiled (torch.compile; "
-                        "first bar waits for the compiler, see `cdgmvae export`); int8 (CPU, int8 weights, compiled like "
-                        "compiled, for large models); tensorrt (NVIDIA GPU); triton (NVIDIA GPU, hand-written Triton "
-                        "kernels, for large models) (default eager)")
+    add_backend_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same notes (default 0)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
@@ -36,6 +50,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def generator_from_args(args: argparse.Namespace, **controls) -> Generator:
+    import torch
+
+    from cdgmvae.engine.generator import Generator
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -50,6 +67,7 @@ def generator_from_args(args: argparse.Namespace, **controls) -> Generator:
 
 
 def read_piece(path: Path, bar_len: int) -> list[list[int]]:
+    from cdgmvae.engine import codec
     if not path.is_file():
         raise UserError(f"{path} is not a file")
     try:
@@ -61,6 +79,7 @@ def read_piece(path: Path, bar_len: int) -> list[list[int]]:
 
 
 def write_bars(bars, out: Path, report: dict) -> None:
+    from cdgmvae.engine import codec
     out.parent.mkdir(parents=True, exist_ok=True)
     codec.midi_file([b.tokens for b in bars]).save(str(out))
     print(json.dumps({"out": str(out), "bars": len(bars), **report}))

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import torch
 
-from cdgmvae.engine.backends import INDUCTOR_ON_CPU, export_step, unavailable_reason
+from cdgmvae.commands.common import add_checkpoint_argument
+from cdgmvae.engine.backends import BACKENDS, backend_named, unavailable_reason
+from cdgmvae.engine.decoding import export_step
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import Generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("compiled", "int8", "tensorrt", "triton"), required=True)
-    parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
+    parser.add_argument("--backend", choices=[name for name in BACKENDS if name != "eager"], required=True)
+    add_checkpoint_argument(parser)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (tensorrt and triton need cuda)")
 
 
@@ -29,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
     generator = Generator.load(args.checkpoint, device=args.device, backend="eager", seed=0)
     program = export_step(generator.cache)
     print(f"exported the decoder step: {len(program.graph.nodes)} graph nodes")
-    if args.device == "cpu" and args.backend in INDUCTOR_ON_CPU:
+    backend = backend_named(args.backend)
+    if args.device == "cpu" and backend.inductor_on_cpu:
         cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR",
                                    Path(tempfile.gettempdir()) / f"torchinductor_{os.environ.get('USER', 'root')}")
     else:
-        cache_dir = {"tensorrt": "the torch-tensorrt engine cache",
-                     "triton": "the Triton and Inductor caches"}.get(args.backend, "the inductor cache")
+        cache_dir = backend.cache
     Generator(generator.model, seed=0, backend=args.backend).next_bar()  # compiles, filling the caches
     print(f"built the {args.backend} backend in {time.perf_counter() - started:.1f} s; cached in {cache_dir}")
     return 0

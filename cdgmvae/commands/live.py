@@ -8,14 +8,17 @@ import os
 import signal
 import sys
 from contextlib import ExitStack
+from typing import Callable
 
 from cdgmvae.bridge.clock import InternalClock, LinkClock
-from cdgmvae.bridge.generator import Generator
+from cdgmvae.bridge.generator_process import GeneratorProcess
 from cdgmvae.bridge.midi_out import MidiFileRecorder, MidiOut, open_output
+from cdgmvae.bridge.model_source import model_source
 from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, parse_networks, resolve
 from cdgmvae.bridge.osc_spec import EMOTION_VA, EMOTIONS
 from cdgmvae.bridge.scheduler import Scheduler, Settings
-from cdgmvae.bridge.sources import SOURCES, Controls, default_source
+from cdgmvae.bridge.sources import LiveControls, SourceFactory, clip_source, slow_source
+from cdgmvae.commands.common import add_backend_argument, add_checkpoint_argument
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import parse_tonic
@@ -23,16 +26,23 @@ from cdgmvae.engine.features import parse_tonic
 log = logging.getLogger("cdgmvae.live")
 GENERATOR_START_TIMEOUT = 300.0  # loading a model from a slow disk
 
+# --source NAME -> its bars' picklable factory, from the options that source reads (bridge/sources.py);
+# the first is the default
+SOURCES: dict[str, Callable[[argparse.Namespace], SourceFactory]] = {
+    "model": lambda args: model_source(str(args.checkpoint) if args.checkpoint else None, args.backend, args.seed,
+                                       args.tonic_index),
+    "clip": lambda args: clip_source(args.clip),
+    "slow": lambda args: slow_source(args.slow_ms / 1000.0, args.clip),
+}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("bars")
-    src.add_argument("--source", choices=sorted(SOURCES), default=default_source(),
+    src.add_argument("--source", choices=sorted(SOURCES), default=next(iter(SOURCES)),
                      help="where bars come from: the model, a looped MIDI clip, or 'slow' (a clip that is "
                           "deliberately late, to try the fallback) (default: %(default)s)")
-    src.add_argument("--checkpoint", help="model checkpoint (--source model)")
-    src.add_argument("--backend", default="eager",
-                     help="inference backend (--source model): eager, compiled, int8 or tensorrt, as in "
-                          "`cdgmvae generate --help` (default eager)")
+    add_checkpoint_argument(src, note=" (--source model)")
+    add_backend_argument(src, note=" (--source model)")
     src.add_argument("--seed", type=int, help="make the model's bars reproducible (--source model)")
     src.add_argument("--clip", metavar="FILE.mid", help="the MIDI clip to loop (--source clip/slow; "
                                                         "default: a bundled EMOPIA clip)")
@@ -145,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     factory = SOURCES[args.source](args)
     valence, arousal = EMOTION_VA[args.emotion]
-    state = LiveState(Controls(valence, arousal, args.lam, args.temperature, args.key_strength))
+    state = LiveState(LiveControls(valence=valence, arousal=arousal, lam=args.lam, temperature=args.temperature,
+                                   key_strength=args.key_strength))
     with ExitStack() as stack:
         try:
             port, port_label = open_output(args.midi_port, args.midi_api)
@@ -157,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         out = MidiOut(port, recorder)
         stack.callback(out.close)
 
-        generator = Generator(factory)
+        generator = GeneratorProcess(factory)
         stack.callback(generator.close)
         priority = raise_priority()
         osc = OscServer(args.osc_host, args.osc_port, args.osc_allow, args.feedback, state)

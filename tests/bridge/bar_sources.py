@@ -2,15 +2,16 @@
 they live in a module it can import (tests/bridge is on the path of pytest and of its spawned processes)."""
 from __future__ import annotations
 
-from cdgmvae.bridge.sources import Bar, BarSource
+from cdgmvae.bridge.sources import BarSource
+from cdgmvae.engine.notes import BarNotes
 
 
 class RepeatBar(BarSource):
     """The same hand-made bar, every bar."""
 
-    def __init__(self, bar: Bar) -> None:
+    def __init__(self, bar: BarNotes) -> None:
         super().__init__()
         self.bar = list(bar)
 
-    def next_bar(self) -> Bar:
+    def next_bar(self) -> BarNotes:
         return list(self.bar)

@@ -10,11 +10,11 @@ from bar_sources import RepeatBar
 from live_harness import jack_port
 
 from cdgmvae.bridge.clock import InternalClock
-from cdgmvae.bridge.generator import Generator
+from cdgmvae.bridge.generator_process import GeneratorProcess
 from cdgmvae.bridge.midi_out import MidiOut, open_output
 from cdgmvae.bridge.osc_server import LiveState
 from cdgmvae.bridge.scheduler import Scheduler, Settings
-from cdgmvae.bridge.sources import Controls
+from cdgmvae.bridge.sources import LiveControls
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import GridNote
 from tests.midi_check import CHANNEL, play
@@ -36,11 +36,11 @@ def test_a_bar_that_strikes_keys_twice_arrives_as_clean_notes(jack_server, recor
     name = f"merge-{abs(hash(request.node.name)) % 10**6}"
     port, _ = open_output(name, "jack")
     out = MidiOut(port)
-    generator = Generator(functools.partial(RepeatBar, BAR))
+    generator = GeneratorProcess(functools.partial(RepeatBar, BAR))
     try:
         generator.wait_ready(30)
         recorder.connect_from(jack_port(name))
-        scheduler = Scheduler(InternalClock(BPM), out, generator, LiveState(Controls()),
+        scheduler = Scheduler(InternalClock(BPM), out, generator, LiveState(LiveControls()),
                               settings=Settings(max_bars=BARS))
         scheduler.run()
     finally:

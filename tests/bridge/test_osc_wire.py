@@ -21,7 +21,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from cdgmvae.bridge.osc_server import (IMMEDIATELY, Invalid, LiveState, OscServer, matching, parse_message,
                                        parse_networks, split_packet, time_tag_seconds)
 from cdgmvae.bridge.osc_spec import BY_ADDRESS, CONTROLS, FEEDBACK
-from cdgmvae.bridge.sources import Controls
+from cdgmvae.bridge.sources import LiveControls
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "osc"
 needs_oscsend = pytest.mark.skipif(shutil.which("oscsend") is None,
@@ -48,7 +48,7 @@ def bundle(tag: int, *messages: bytes) -> bytes:
 @pytest.fixture
 def server():
     """The server's own handling of a datagram, without its thread: handle() is what the thread calls."""
-    osc = OscServer("127.0.0.1", 0, [], [], LiveState(Controls(lam=0.5)))
+    osc = OscServer("127.0.0.1", 0, [], [], LiveState(LiveControls(lam=0.5)))
     yield osc
     osc.close()
 
@@ -92,7 +92,7 @@ def test_data_shorter_or_longer_than_the_type_tags_is_ignored_and_counted(server
             server.handle(data, ("127.0.0.1", 5555))
             assert server.state.ignored == before + 1, (address, data)
             controls, play, _ = server.state.take()
-            assert controls == Controls(lam=0.5) and play is None, (address, data)
+            assert controls == LiveControls(lam=0.5) and play is None, (address, data)
 
 
 def test_the_truncated_case_is_ignored_counted_and_changes_nothing(server):
@@ -171,7 +171,7 @@ def lam(value: float) -> bytes:
 
 
 def test_a_future_bundle_is_held_until_its_time_and_bundles_apply_in_time_tag_order():
-    state = LiveState(Controls(lam=0.5))
+    state = LiveState(LiveControls(lam=0.5))
     osc = OscServer("127.0.0.1", 0, [], [], state)
     osc.start()
     try:
@@ -269,7 +269,7 @@ def test_a_control_in_force_is_fed_back_as_soon_as_it_is_taken():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as surface:
         surface.bind(("127.0.0.1", 0))
         surface.settimeout(0.5)
-        osc = OscServer("127.0.0.1", 0, [], [f"127.0.0.1:{surface.getsockname()[1]}"], LiveState(Controls()))
+        osc = OscServer("127.0.0.1", 0, [], [f"127.0.0.1:{surface.getsockname()[1]}"], LiveState(LiveControls()))
         try:
             for address, value in (("/cdgmvae/temperature", 1.5), ("/cdgmvae/key_strength", 0.5),
                                    ("/cdgmvae/lambda", 0.25), ("/cdgmvae/transfer", 1)):
@@ -291,7 +291,7 @@ def test_a_control_in_force_is_fed_back_as_soon_as_it_is_taken():
 # -- senders -----------------------------------------------------------------------------------------
 
 def test_ipv4_mapped_senders_are_the_ipv4_addresses_they_are():
-    osc = OscServer("::", 0, ["192.0.2.0/24"], [], LiveState(Controls()))
+    osc = OscServer("::", 0, ["192.0.2.0/24"], [], LiveState(LiveControls()))
     try:
         for sender, obeyed in (("::ffff:127.0.0.1", True), ("127.0.0.1", True), ("::1", True),
                                ("::ffff:192.0.2.7", True), ("192.0.2.7", True), ("::ffff:127.0.0.2", False),

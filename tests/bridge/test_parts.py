@@ -12,7 +12,7 @@ from cdgmvae.bridge.midi_out import MidiFileRecorder
 from cdgmvae.bridge.osc_server import Invalid, LiveState, validate
 from cdgmvae.bridge.osc_spec import BY_ADDRESS
 from cdgmvae.engine.playback import Player
-from cdgmvae.bridge.sources import ClipSource, Controls, DATA_DIR, DEFAULT_CLIP
+from cdgmvae.bridge.sources import DATA_DIR, DEFAULT_CLIP, ClipSource, LiveControls
 from cdgmvae.engine.notes import GridNote
 
 
@@ -62,7 +62,7 @@ def test_invalid_messages(address, params):
 
 
 def test_state_applies_checked_messages():
-    state = LiveState(Controls())
+    state = LiveState(LiveControls())
     state.apply(*validate("/cdgmvae/emotion", ["tense"]))
     state.apply(*validate("/cdgmvae/lambda", [0.2]))
     state.apply(*validate("/cdgmvae/play", [0]))
@@ -76,7 +76,7 @@ def test_state_applies_checked_messages():
 
 
 def test_a_chosen_tonic_holds_until_a_transfer_takes_the_played_one():
-    state = LiveState(Controls())
+    state = LiveState(LiveControls())
     assert state.take()[0].tonic is None  # the piece's own
     state.apply(*validate("/cdgmvae/tonic", [9]))
     state.apply(*validate("/cdgmvae/transfer", [0]))
@@ -85,6 +85,20 @@ def test_a_chosen_tonic_holds_until_a_transfer_takes_the_played_one():
     assert state.take()[0].tonic is None
     state.apply(*validate("/cdgmvae/tonic", [2]))  # chosen while transferring
     assert state.take()[0].tonic == 2
+
+
+def test_live_controls_are_the_generators_controls_plus_tonic_and_transfer():
+    import inspect
+
+    from cdgmvae.engine.generator import Generator
+    engine = inspect.signature(Generator).parameters["controls"].default  # what a Generator starts with
+    live = LiveControls()
+    assert live.generation() == engine  # one set of defaults, whichever side starts
+    assert (live.tonic, live.transfer) == (None, False)
+    moved = live.with_(valence=0.25, lam=0.5, tonic=4, transfer=True)
+    assert moved.generation() == type(engine)(valence=0.25, lam=0.5)
+    with pytest.raises(ValueError):  # the engine's checks hold live too
+        live.with_(lam=1.5)
 
 
 def messages(player: Player, upto: float) -> list[tuple[float, mido.Message]]:
@@ -148,11 +162,11 @@ def test_shift_moves_queued_events_by_whole_bars():
 def test_clip_source_loops_and_follows_the_controls():
     source = ClipSource(str(DATA_DIR / DEFAULT_CLIP))
     n = len(source.bars)
-    source.set_controls(Controls(valence=1.0, arousal=1.0, lam=0.5))
+    source.set_controls(LiveControls(valence=1.0, arousal=1.0, lam=0.5))
     first = [source.next_bar() for _ in range(n)]
     again = source.next_bar()
     assert again == first[0] and any(first)
-    source.set_controls(Controls(valence=0.0, arousal=0.0, lam=0.5))
+    source.set_controls(LiveControls(valence=0.0, arousal=0.0, lam=0.5))
     quiet = source.next_bar()
     assert source.mood() == (0.5, 0.5)
     source.next_bar()
@@ -165,7 +179,7 @@ def test_clip_source_continues_from_what_it_heard():
     source = ClipSource(str(DATA_DIR / DEFAULT_CLIP))
     heard = [[GridNote(1, 90, 100, 0, 4)], [GridNote(1, 93, 100, 8, 4)]]
     source.hear(heard)
-    source.set_controls(Controls(transfer=True, lam=1.0))
+    source.set_controls(LiveControls(transfer=True, lam=1.0))
     pitches = {n.pitch for _ in range(2) for n in source.next_bar()}
     assert pitches == {90, 93}
 
@@ -219,7 +233,7 @@ def test_model_source_passes_every_control_to_the_generator():
     from cdgmvae.bridge.model_source import ModelSource
     source = ModelSource(None, "eager", seed=0, threads=1, tonic=9)
     assert source.generator.tonic == 9  # --tonic A
-    source.set_controls(Controls(valence=0.0, arousal=1.0, lam=0.25, temperature=0.5, key_strength=3.0))
+    source.set_controls(LiveControls(valence=0.0, arousal=1.0, lam=0.25, temperature=0.5, key_strength=3.0))
     c = source.generator.controls
     assert (c.valence, c.arousal, c.lam, c.temperature, c.key_strength) == (0.0, 1.0, 0.25, 0.5, 3.0)
     assert source.next_bar()
@@ -229,15 +243,15 @@ def test_model_source_passes_every_control_to_the_generator():
 def test_model_source_plays_in_the_chosen_tonic_then_in_the_one_a_transfer_heard():
     from cdgmvae.bridge.model_source import ModelSource
     source = ModelSource(None, "eager", seed=0, threads=1, tonic=3)
-    source.set_controls(Controls(tonic=9))
+    source.set_controls(LiveControls(tonic=9))
     source.next_bar()
     assert source.generator.tonic == source.tonic() == 9
     # I IV V I in G major
     g_major = (55, 59, 62, 60, 64, 67, 62, 66, 69, 55, 59, 62, 67)
     source.hear([[GridNote(1, pitch, 100, position, 4) for position, pitch in enumerate(g_major)]])
-    source.set_controls(Controls(transfer=True))  # /cdgmvae/transfer 1 clears the chosen tonic
+    source.set_controls(LiveControls(transfer=True))  # /cdgmvae/transfer 1 clears the chosen tonic
     source.next_bar()
     assert source.tonic() == 7
-    source.set_controls(Controls(transfer=True, tonic=2))
+    source.set_controls(LiveControls(transfer=True, tonic=2))
     source.next_bar()
     assert source.tonic() == 2

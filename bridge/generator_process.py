@@ -1,7 +1,8 @@
 """The generator process: builds the source from its factory and answers one bar request at a time.
 
-The decoder runs here, away from the process that sends MIDI events (DESIGN.md 6: a decoder thread in
-the sender's process costs milliseconds of jitter; a separate process does not).
+The decoder runs here, away from the process that sends MIDI events: a decoder thread in the sender's
+process costs milliseconds of jitter, a separate process does not (docs/ARCHITECTURE.md, *The bridge*).
+`GeneratorProcess` is the sender's handle on it.
 """
 from __future__ import annotations
 
@@ -14,25 +15,31 @@ import traceback
 from dataclasses import dataclass
 from typing import Optional
 
-from cdgmvae.bridge.sources import Bar, Controls, SourceFactory
+from cdgmvae.bridge.sources import LiveControls, SourceFactory
 from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.notes import BarNotes
 
 
 @dataclass
 class Request:
     serial: int
-    controls: Controls
-    heard: Optional[list[Bar]]  # None: unchanged since the last request
+    controls: LiveControls
+    heard: Optional[list[BarNotes]]  # None: unchanged since the last request
 
 
 @dataclass
 class Result:
     serial: int
-    controls: Controls
-    notes: Bar
+    controls: LiveControls
+    notes: BarNotes
     mood: tuple[float, float]
     tonic: Optional[int]  # None: the source has no key guidance
     seconds: float
+
+
+def decoder_threads() -> int:
+    """Torch threads for the decoder: every core but one, which is left to the sender."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def worker(factory: SourceFactory, conn) -> None:
@@ -40,7 +47,7 @@ def worker(factory: SourceFactory, conn) -> None:
     # (or the sender's exit) ends this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threads = max(1, (os.cpu_count() or 2) - 1)
+    threads = decoder_threads()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         os.nice(5)  # the sender process comes first
@@ -73,7 +80,7 @@ def worker(factory: SourceFactory, conn) -> None:
             pass
 
 
-class Generator:
+class GeneratorProcess:
     """The sender's handle on the generator process: one request in flight at most."""
 
     def __init__(self, factory: SourceFactory) -> None:
@@ -91,7 +98,7 @@ class Generator:
             raise RuntimeError(f"the generator did not start within {timeout:.0f} s")
         self.receive()
 
-    def request(self, controls: Controls, heard: Optional[list[Bar]]) -> None:
+    def request(self, controls: LiveControls, heard: Optional[list[BarNotes]]) -> None:
         self.serial += 1
         self.conn.send(Request(self.serial, controls, heard))
         self.busy = True
