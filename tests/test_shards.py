@@ -24,7 +24,8 @@ def test_sharded_weights_stay_under_the_limit_and_load_as_one_model(tmp_path):
     save_model(model, tmp_path, step=3, max_file_bytes=LIMIT)
     files = sorted(tmp_path.glob("*.safetensors"))
     assert len(files) >= 3 and not (tmp_path / "model.safetensors").exists()
-    assert [f.name for f in files] == [f"model-{i:05d}-of-{len(files):05d}.safetensors" for i in range(1, len(files) + 1)]
+    n = len(files)
+    assert [f.name for f in files] == [f"model-{i:05d}-of-{n:05d}.safetensors" for i in range(1, n + 1)]
     assert all(f.stat().st_size <= LIMIT for f in files)
     # the shards, read with safetensors alone, hold every tensor exactly once
     pieces = [load_file(str(f)) for f in files]

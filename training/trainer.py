@@ -35,8 +35,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from cdgmvae.engine.checkpoint import (check_file_limit, file_entries, load_checkpoint, load_model, load_weights, read_header,
-                                       save_checkpoint, save_model, weights_files, write_json)
+from cdgmvae.engine.checkpoint import (check_file_limit, file_entries, load_checkpoint, load_model, load_weights,
+                                       read_header, save_checkpoint, save_model, weights_files, write_json)
 from cdgmvae.engine.config import ModelConfig, preset
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
@@ -252,7 +252,7 @@ class TimeBudget:
         stop = now - self.started + interval + self.finish_s >= self.seconds
         if self.ctx.world == 1:
             return stop
-        flag = torch.tensor([stop], device=self.ctx.device)
+        flag = torch.tensor([int(stop)], dtype=torch.int32, device=self.ctx.device)
         dist.broadcast(flag, 0)
         return bool(flag.item())
 
@@ -399,7 +399,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
 
     autocast = torch.autocast(ctx.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
     progress = tqdm(total=opts.steps, initial=state.start_step, disable=not ctx.main, dynamic_ncols=True)
-    meter, started, tokens_seen, terms = TermMeter(), time.time(), 0, {}
+    meter, started, tokens_seen, logged = TermMeter(), time.time(), 0, {}
     val, held, step = {}, {}, state.start_step
     for index, batch in zip(range(state.start_step, opts.steps), loader):
         step = index + 1
@@ -424,8 +424,8 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         save_last = step % opts.ckpt_every == 0 or last
         val_due = bool(val_batches or held_batches) and (step % opts.val_every == 0 or last)
         if ctx.main and (step % opts.log_every == 0 or save_last):
-            terms = _log_step(log, meter, model, step, lr, beta, tokens_seen * ctx.world / (time.time() - started))
-            progress.set_postfix(loss=f"{terms['loss']:.3f}", rec=f"{terms['rec']:.3f}", refresh=False)
+            logged = _log_step(log, meter, model, step, lr, beta, tokens_seen * ctx.world / (time.time() - started))
+            progress.set_postfix(loss=f"{logged['loss']:.3f}", rec=f"{logged['rec']:.3f}", refresh=False)
         if ctx.main and (val_due or save_last):
             finish_started, tags = time.monotonic(), ["last"] if save_last else []
             if val_due:
@@ -443,7 +443,7 @@ def _train(opts: TrainOptions, ctx: Dist) -> dict:
         if last:
             break
     progress.close()
-    return _finish(opts, ctx, state, out, log, step, started, terms, val, bool(held_batches))
+    return _finish(opts, ctx, state, out, log, step, started, logged, val, bool(held_batches))
 
 
 def _print_start(opts: TrainOptions, ctx: Dist, model: CDGMVAE, data: Data, state: State,
