@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # torch first, pinned to the CPU build these machines carry on disk; an unpinned install pulls CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test venv max4live bench bench-gpu clean
+.PHONY: demo test venv max4live bench bench-gpu train-gpu clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,41 @@ bench-gpu: venv
 	$(PY) -m pytest -m gpu -q -rs
 	$(PY) bench/decode.py --config paper --device cuda --skip naive
 	$(PY) bench/decode.py --checkpoint engine/default_model --device cuda --skip naive
+
+# GPU recipe: continue training the default model on EMOPIA + POP909 for at most GPU_MINUTES (preparing the data
+# first when GPU_DATA lacks it) with bf16 autocast, and put what comes back in GPU_OUT: the final and the selected
+# weights in files of at most GPU_MAX_FILE_MB, summary.json and log.jsonl. On a machine whose own python has a CUDA
+# torch, `make train-gpu PY=python3` builds no venv. GPU_STEPS is the lr schedule's length: a run that the time
+# budget stops earlier ends cleanly at that step (summary.json says so).
+GPU_MINUTES ?= 9
+GPU_SOURCES ?= data/emopia data/pop909
+GPU_DATA ?= out/gpu-data
+GPU_RUN ?= out/gpu-run
+GPU_OUT ?= out/gpu-train
+GPU_INIT ?= engine/default_model
+GPU_CONFIG ?= small
+GPU_STEPS ?= 20000
+GPU_BATCH ?= 64
+GPU_PRECISION ?= bf16
+GPU_MAX_FILE_MB ?= 16
+GPU_LOADERS ?= 4
+GPU_HOLDOUT ?= 0.1
+GPU_ARGS ?= --lr 5e-4 --warmup 100 --beta-max 0.5 --beta-warmup 200 --token-dropout 0.1 --val-every 500 \
+	--ckpt-every 500 --log-every 50
+# build the venv only when PY is the venv's python
+train-gpu: $(if $(filter $(VENV)/bin/python,$(PY)),venv)
+	@set -e; start=$$(date +%s); \
+	test -f $(GPU_DATA)/manifest.json || \
+	  $(PY) -m cdgmvae prepare $(GPU_SOURCES) --out $(GPU_DATA) --workers $$(nproc) --quiet; \
+	rm -rf $(GPU_RUN) $(GPU_OUT); \
+	$(PY) -m cdgmvae train --data $(GPU_DATA) --out $(GPU_RUN) --config $(GPU_CONFIG) \
+	  $(if $(GPU_INIT),--init-from $(GPU_INIT)) --steps $(GPU_STEPS) --batch $(GPU_BATCH) \
+	  --precision $(GPU_PRECISION) --max-file-mb $(GPU_MAX_FILE_MB) --workers $(GPU_LOADERS) \
+	  --holdout $(GPU_HOLDOUT) $(GPU_ARGS) --time-budget-s $$(( $(GPU_MINUTES) * 60 - $$(date +%s) + start )); \
+	mkdir -p $(GPU_OUT); \
+	cp $(GPU_RUN)/model.json $(GPU_RUN)/model*.safetensors $(GPU_RUN)/summary.json $(GPU_RUN)/log.jsonl $(GPU_OUT)/; \
+	if [ -d $(GPU_RUN)/selected ]; then cp -r $(GPU_RUN)/selected $(GPU_OUT)/; fi; \
+	echo "train-gpu: $$(( $$(date +%s) - start )) s in all; to bring back:"; ls -lR $(GPU_OUT)
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache

@@ -20,20 +20,20 @@ import torch
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.model import CDGMVAE
+from cdgmvae.training.batch import Batch
 from cdgmvae.training.losses import LossSettings, total_loss
 
 
-def fake_batch(batch: int, bars: int, bar_len: int, device: str) -> dict:
+def fake_batch(batch: int, bars: int, bar_len: int, device: str) -> Batch:
     g = torch.Generator().manual_seed(0)
     tokens = torch.randint(V.TRACK_BASE, V.VOCAB_SIZE, (batch, bars, bar_len), generator=g)
     lengths = torch.randint(bar_len // 2, bar_len, (batch, bars), generator=g)
     tokens[torch.arange(bar_len) >= lengths[..., None]] = V.PAD
     tokens[..., 0] = V.BAR
     labels = torch.tensor([i % 2 if i < batch // 2 else -1 for i in range(batch)])
-    return {k: v.to(device) for k, v in dict(
-        tokens=tokens, bar_mask=torch.ones(batch, bars, dtype=torch.bool),
-        rhythm=torch.rand(batch, bars, 16, generator=g) * 3, key=torch.randint(0, 24, (batch, bars), generator=g),
-        arousal=labels, valence=labels.flip(0)).items()}
+    return Batch(tokens=tokens, bar_mask=torch.ones(batch, bars, dtype=torch.bool),
+                 rhythm=torch.rand(batch, bars, 16, generator=g) * 3,
+                 key=torch.randint(0, 24, (batch, bars), generator=g), arousal=labels, valence=labels.flip(0)).to(device)
 
 
 def tokens_per_second(config: str, batch: int, steps: int, device: str) -> float:
@@ -49,7 +49,7 @@ def tokens_per_second(config: str, batch: int, steps: int, device: str) -> float
             torch.cuda.synchronize()
         start = time.perf_counter()
         with autocast:
-            out = model(data["tokens"], data["bar_mask"])
+            out = model(data.tokens, data.bar_mask)
             loss, _ = total_loss(out, data, model.prior_r, model.prior_k, 1.0, LossSettings())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -58,7 +58,7 @@ def tokens_per_second(config: str, batch: int, steps: int, device: str) -> float
             torch.cuda.synchronize()
         if step:  # the first step warms up
             times.append(time.perf_counter() - start)
-    return int((data["tokens"] != V.PAD).sum()) / statistics.median(times)
+    return int((data.tokens != V.PAD).sum()) / statistics.median(times)
 
 
 def main() -> None:

@@ -6,12 +6,18 @@ Training checkpoint:  ckpt/step-XXXXXXXX.safetensors ("model.*" and "optim.*" te
 Every file is written to a temporary name and moved into place with os.replace; the JSON, written last,
 names its tensor file with that file's size and SHA-256, so a reader never pairs a JSON with a half-written
 or damaged file.
+
+Shards: given a largest file size (max_file_bytes), tensors that do not fit in one file go into
+NAME-00001-of-0000N.safetensors, ..., each at most that size, and the JSON lists them under "shards" (each
+with its name, size and SHA-256) in place of the one file's "weights", "weights_bytes" and "weights_sha256".
+Readers load either form the same way.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -27,6 +33,8 @@ from cdgmvae.engine.model import CDGMVAE
 VERSION = 1
 MODEL_FORMAT = "cdgmvae-model"
 CHECKPOINT_FORMAT = "cdgmvae-checkpoint"
+FILE_FIELDS = ("weights", "weights_bytes", "weights_sha256")
+SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}$")   # the suffix of a shard's stem
 
 
 def _file_mode() -> int:
@@ -65,12 +73,75 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> dict:
-    """Atomically write a safetensors file; returns the JSON fields that identify it (name, size, sha256)."""
+def _write_one(path: Path, tensors: dict[str, torch.Tensor]) -> dict:
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp))
+    return {"weights": path.name, "weights_bytes": path.stat().st_size, "weights_sha256": file_sha256(path)}
+
+
+def _stored_bytes(name: str, tensor: torch.Tensor) -> int:
+    """An upper bound on what a tensor adds to a safetensors file: its data and its header entry
+    ("name":{"dtype":"F32","shape":[...],"data_offsets":[a,b]}, offsets of up to 20 digits)."""
+    return tensor.numel() * tensor.element_size() + len(json.dumps(name)) + 64 + 21 * tensor.dim()
+
+
+SAFETENSORS_OVERHEAD = 64   # the 8-byte header length, the braces and the padding to 8 bytes, with room
+
+
+def _shards(tensors: dict[str, torch.Tensor], max_file_bytes: int) -> list[dict[str, torch.Tensor]]:
+    """Tensors in order, packed greedily into groups whose files stay within max_file_bytes."""
+    room = max_file_bytes - SAFETENSORS_OVERHEAD
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    used = 0
+    for name, tensor in tensors.items():
+        size = _stored_bytes(name, tensor)
+        if size > room:
+            raise UserError(f"tensor {name} ({size} bytes) does not fit in a file of at most {max_file_bytes} "
+                            f"bytes; allow larger files")
+        if used + size > room:
+            groups.append({})
+            used = 0
+        groups[-1][name] = tensor
+        used += size
+    return groups
+
+
+def check_file_limit(tensors: dict[str, torch.Tensor], max_file_bytes: int | None) -> None:
+    """Raise UserError now, not at the first save, when a tensor cannot fit in a file of max_file_bytes."""
+    if max_file_bytes is not None:
+        _shards(tensors, max_file_bytes)
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], max_file_bytes: int | None = None) -> dict:
+    """Atomically write a safetensors file, or its shards when the tensors do not fit in one file of at most
+    max_file_bytes (module docstring); returns the JSON fields that identify the file(s)."""
     path = Path(path)
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    _atomic_write(path, lambda tmp: save_file(cpu, tmp))
-    return {"weights": path.name, "weights_bytes": path.stat().st_size, "weights_sha256": file_sha256(path)}
+    groups = [cpu] if max_file_bytes is None else _shards(cpu, max_file_bytes)
+    if len(groups) == 1:
+        return _write_one(path, cpu)
+    n = len(groups)
+    shards = [_write_one(path.with_name(f"{path.stem}-{i:05d}-of-{n:05d}{path.suffix}"), group)
+              for i, group in enumerate(groups, 1)]
+    too_big = [s["weights"] for s in shards if s["weights_bytes"] > max_file_bytes]
+    if too_big:  # _stored_bytes is an upper bound, so this means safetensors changed its layout
+        raise RuntimeError(f"shards {too_big} exceed {max_file_bytes} bytes; _stored_bytes underestimates")
+    return {"shards": shards}
+
+
+def file_entries(header: dict) -> list[dict]:
+    """The tensor files a header names, each {"weights": name, "weights_bytes", "weights_sha256"}."""
+    return header["shards"] if "shards" in header else [{k: header[k] for k in FILE_FIELDS}]
+
+
+def weights_files(json_path: str | Path) -> list[Path]:
+    """The paths of the tensor files (one, or the shards) that a model or checkpoint JSON names."""
+    return [Path(json_path).parent / entry["weights"] for entry in file_entries(read_header(json_path))]
+
+
+def _remove_stale(folder: Path, pattern: str, keep: set[str]) -> None:
+    for stale in folder.glob(pattern):
+        if stale.name not in keep:
+            stale.unlink()
 
 
 def _header(config: ModelConfig, step: int, fmt: str, weights: dict) -> dict:
@@ -78,12 +149,18 @@ def _header(config: ModelConfig, step: int, fmt: str, weights: dict) -> dict:
             "step": int(step), **weights}
 
 
-def save_model(model: CDGMVAE, folder: str | Path, step: int, name: str = "model") -> Path:
-    """Weights for inference: folder/NAME.safetensors + folder/NAME.json. Returns the JSON path."""
+def save_model(model: CDGMVAE, folder: str | Path, step: int, name: str = "model",
+               max_file_bytes: int | None = None) -> Path:
+    """Weights for inference: folder/NAME.safetensors (or its shards, each at most max_file_bytes) +
+    folder/NAME.json. Weights files of an earlier NAME in the folder that the new JSON does not name are
+    removed. Returns the JSON path."""
     folder = Path(folder)
-    weights = write_tensors(folder / f"{name}.safetensors", model.state_dict())
+    weights = write_tensors(folder / f"{name}.safetensors", model.state_dict(), max_file_bytes)
     json_path = folder / f"{name}.json"
     write_json(json_path, _header(model.cfg, step, MODEL_FORMAT, weights))
+    keep = {entry["weights"] for entry in file_entries(weights)}
+    for pattern in (f"{name}.safetensors", f"{name}-?????-of-?????.safetensors"):
+        _remove_stale(folder, pattern, keep)
     return json_path
 
 
@@ -103,26 +180,42 @@ def read_header(json_path: str | Path) -> dict:
     if header.get("vocab_fingerprint") != vocab.fingerprint():
         raise UserError(f"{json_path} was trained with another vocabulary (fingerprint {header.get('vocab_fingerprint')},"
                         f" this cdgmvae has {vocab.fingerprint()}); retrain or use a matching cdgmvae version")
-    for key in ("config", "weights", "weights_bytes", "weights_sha256", "step"):
+    for key in ("config", "step"):
         if key not in header:
             raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
+    entries = header.get("shards") if "shards" in header else [header]
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{json_path} has an empty or malformed 'shards' list; the file is damaged")
+    for entry in entries:
+        for key in FILE_FIELDS:
+            if not isinstance(entry, dict) or key not in entry:
+                raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
     return header
 
 
-def read_tensors(json_path: str | Path, header: dict) -> dict[str, torch.Tensor]:
-    path = Path(json_path).parent / header["weights"]
+def _read_file(json_path: Path, entry: dict) -> dict[str, torch.Tensor]:
+    path = json_path.parent / entry["weights"]
     if not path.is_file():
         raise UserError(f"weights file {path} named by {json_path} is missing")
     size = path.stat().st_size
-    if size != header["weights_bytes"]:
+    if size != entry["weights_bytes"]:
         raise UserError(f"weights file {path} is truncated or damaged: {size} bytes, {json_path} says "
-                        f"{header['weights_bytes']}")
-    if file_sha256(path) != header["weights_sha256"]:
+                        f"{entry['weights_bytes']}")
+    if file_sha256(path) != entry["weights_sha256"]:
         raise UserError(f"weights file {path} is damaged: its SHA-256 differs from the one {json_path} records")
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"weights file {path} is damaged and cannot be read ({err})") from None
+
+
+def read_tensors(json_path: str | Path, header: dict) -> dict[str, torch.Tensor]:
+    """All tensors of the file or shards that `header` (read from json_path) names, each checked against
+    its recorded size and SHA-256. Raises UserError naming the missing or damaged file."""
+    tensors: dict[str, torch.Tensor] = {}
+    for entry in file_entries(header):
+        tensors.update(_read_file(Path(json_path), entry))
+    return tensors
 
 
 def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
@@ -158,7 +251,7 @@ def resolve(path_or_dir: str | Path) -> Path:
                 return path / candidate
         raise UserError(f"{path} holds no model.json or ckpt/last.json; pass a model file or a training run folder")
     if path.suffix == ".safetensors":
-        return path.with_suffix(".json")
+        return path.with_name(SHARD_NAME.sub("", path.stem) + ".json")
     if not path.exists():
         raise UserError(f"model {path} does not exist")
     return path
@@ -208,20 +301,20 @@ def _restore_optimizer(model, optimizer, tensors: dict, saved: dict, source: str
 
 
 def save_checkpoint(folder: str | Path, tags: list[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, extra: dict) -> None:
-    """Write ckpt tensors for `step` and point each tag's JSON (e.g. "last", "best") at them; files that no
-    tag names any more are removed. `extra` (sampler, RNG, arguments, metrics) goes into the JSON."""
+                    step: int, extra: dict, max_file_bytes: int | None = None) -> None:
+    """Write ckpt tensors for `step` (sharded as in write_tensors) and point each tag's JSON (e.g. "last",
+    "best") at them; files that no tag names any more are removed. `extra` (sampler, RNG, arguments, metrics)
+    goes into the JSON."""
     folder = Path(folder)
     optim_tensors, optim_json = _optimizer_tensors(model, optimizer)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | optim_tensors
-    weights = write_tensors(folder / f"step-{step:08d}.safetensors", tensors)
+    weights = write_tensors(folder / f"step-{step:08d}.safetensors", tensors, max_file_bytes)
     header = _header(model.cfg, step, CHECKPOINT_FORMAT, weights) | {"optimizer": optim_json, **extra}
     for tag in tags:
         write_json(folder / f"{tag}.json", header)
-    referenced = {json.loads(p.read_text()).get("weights") for p in folder.glob("*.json")}
-    for stale in folder.glob("step-*.safetensors"):
-        if stale.name not in referenced:
-            stale.unlink()
+    headers = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    referenced = {entry.get("weights") for h in headers for entry in h.get("shards", [h])}
+    _remove_stale(folder, "step-*.safetensors", referenced)
 
 
 def _check_config(header: dict, json_path, config: ModelConfig, hint: str) -> None:

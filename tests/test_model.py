@@ -11,6 +11,7 @@ from cdgmvae.engine.checkpoint import load_checkpoint, load_model, save_checkpoi
 from cdgmvae.engine.config import PRESETS, ModelConfig
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
+from cdgmvae.training.batch import Batch
 from cdgmvae.training.losses import LossSettings, total_loss
 
 from helpers_model import TINY, fake_bar, one_thread
@@ -117,21 +118,21 @@ def test_tiny_model_overfits_one_segment():
     config = replace(TINY, d_model=64, d_ff=128)
     model = CDGMVAE(config)
     tokens = _segment(batch=2, config=config, seed=4)
-    batch = dict(tokens=tokens, bar_mask=torch.ones(2, config.n_bars, dtype=torch.bool),
-                 rhythm=torch.rand(2, config.n_bars, 16), key=torch.tensor([[0] * config.n_bars, [5] * config.n_bars]),
-                 arousal=torch.tensor([1, 0]), valence=torch.tensor([0, 1]))
+    batch = Batch(tokens=tokens, bar_mask=torch.ones(2, config.n_bars, dtype=torch.bool),
+                  rhythm=torch.rand(2, config.n_bars, 16), key=torch.tensor([[0] * config.n_bars, [5] * config.n_bars]),
+                  arousal=torch.tensor([1, 0]), valence=torch.tensor([0, 1]))
     settings = LossSettings(beta_max=0.01, beta_warmup=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(200):
-        loss, terms = total_loss(model(tokens, batch["bar_mask"]), batch, model.prior_r, model.prior_k, 0.01, settings)
+        loss, terms = total_loss(model(tokens, batch.bar_mask), batch, model.prior_r, model.prior_k, 0.01, settings)
         first = first if first is not None else terms["rec"].item()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
     model.eval()
-    _, terms = total_loss(model(tokens, batch["bar_mask"]), batch, model.prior_r, model.prior_k, 0.01, settings)
+    _, terms = total_loss(model(tokens, batch.bar_mask), batch, model.prior_r, model.prior_k, 0.01, settings)
     assert first > 5.0
     assert terms["rec"].item() < 0.05, terms
 

@@ -187,7 +187,7 @@ def test_training_on_emopia_and_pop909_mixes_both_in_every_batch(tmp_path):
             pop909_dirs=[fixture_folder(tmp_path)])
     out = tmp_path / "run"
     assert cli.main(["train", "--data", str(data), "--config", write_config(tmp_path / "tiny.json"),
-                     "--out", str(out), "--steps", "3", "--batch", "4", "--threads", "1"]) == 0
+                     "--out", str(out), "--steps", "3", "--batch", "4", "--threads", "1", "--log-every", "1"]) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == 3
     for entry in log:

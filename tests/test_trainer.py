@@ -38,7 +38,7 @@ def config(tmp_path_factory):
 
 def _train_args(data, config, out, steps, *extra):
     return ["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", str(steps),
-            "--batch", "4", "--threads", "1", "--rho", "0.5", *map(str, extra)]
+            "--batch", "4", "--threads", "1", "--rho", "0.5", "--log-every", "1", *map(str, extra)]
 
 
 def _log(run: Path) -> list[dict]:
@@ -95,11 +95,12 @@ def test_rho_hides_labels_deterministically_and_batches_mix(data):
     sampler = SegmentSampler(hidden, TINY.n_bars, 6, seed=0)
     for step in range(5):
         batch = sampler[step]
-        known = batch["arousal"] >= 0
+        known = batch.arousal >= 0
         assert 0 < int(known.sum()) < 6
-        assert all(torch.equal(batch[k], sampler[step][k]) for k in batch)
-        assert batch["bar_mask"][:, 0].all()
-    assert not torch.equal(sampler[0]["tokens"], sampler[1]["tokens"])
+        again = sampler[step].tensors()
+        assert all(torch.equal(t, again[k]) for k, t in batch.tensors().items())
+        assert batch.bar_mask[:, 0].all()
+    assert not torch.equal(sampler[0].tokens, sampler[1].tokens)
 
 
 def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, data, config):
@@ -188,7 +189,7 @@ def test_loss_falls_on_a_handful_of_emopia_clips(tmp_path):
     out = tmp_path / "run"
     assert cli.main(["train", "--data", str(tmp_path / "data"), "--config", config, "--out", str(out),
                      "--steps", "60", "--batch", "4", "--lr", "3e-3", "--warmup", "5", "--threads", "1",
-                     "--val-every", "1000", "--ckpt-every", "1000"]) == 0
+                     "--val-every", "1000", "--ckpt-every", "1000", "--log-every", "1"]) == 0
     rec = [entry["rec"] for entry in _log(out)]
     first, last = sum(rec[:5]) / 5, sum(rec[-5:]) / 5
     assert last < 0.7 * first, (first, last)
@@ -251,3 +252,70 @@ def test_init_from_loads_the_weights_with_a_fresh_optimizer_and_refuses_a_mismat
     err = capsys.readouterr().err
     assert "another vocabulary" in err and err.count("\n") == 1
     assert not (tmp_path / "bad1" / "ckpt").exists() and not (tmp_path / "bad2" / "ckpt").exists()
+
+
+TERMS = ("loss", "rec", "kl_z_r", "kl_z_k", "kl_y_a", "kl_y_v", "cls_a", "cls_v", "dis", "dis_adv", "grad_norm",
+         "labelled_fraction")
+
+
+def _tb_steps(run: Path, tag: str) -> list[int]:
+    steps = []
+    for event in (run / "tb").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(event))
+        acc.Reload()
+        steps += [e.step for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
+    return sorted(steps)
+
+
+def test_log_every_writes_the_mean_of_each_interval_and_ends_an_interval_at_each_checkpoint(tmp_path, data, config):
+    every = tmp_path / "every"
+    assert cli.main(_train_args(data, config, every, 8, "--ckpt-every", 100, "--val-every", 100)) == 0
+    per_step = {e["step"]: e for e in _log(every)}
+    spaced = tmp_path / "spaced"
+    assert cli.main(_train_args(data, config, spaced, 8, "--ckpt-every", 4, "--val-every", 100,
+                                "--log-every", 3)) == 0
+    log = _log(spaced)
+    assert [e["step"] for e in log] == [3, 4, 6, 8]       # multiples of 3, checkpoints at 4 and 8, the last step
+    assert _tb_steps(spaced, "train/loss") == [3, 4, 6, 8]
+    assert set(log[0]) == set(per_step[1])                # the same fields as a line per step
+    for entry, interval in zip(log, [(1, 2, 3), (4,), (5, 6), (7, 8)]):
+        for term in TERMS:
+            want = sum(per_step[s][term] for s in interval) / len(interval)
+            assert entry[term] == pytest.approx(want, rel=1e-9, abs=1e-12), (entry["step"], term)
+        for at_step in ("lr", "beta", "mean_distance_r", "mean_distance_k"):
+            assert entry[at_step] == per_step[entry["step"]][at_step], (entry["step"], at_step)
+    summary = json.loads((spaced / "summary.json").read_text())
+    assert summary["final"]["loss"] == pytest.approx((per_step[7]["loss"] + per_step[8]["loss"]) / 2, rel=1e-9)
+
+
+def test_time_budget_stops_cleanly_at_a_log_step_and_resume_finishes_the_same_run(tmp_path, data, config, capsys):
+    options = ("--ckpt-every", 100, "--val-every", 100, "--log-every", 2)
+    reference = tmp_path / "reference"
+    assert cli.main(_train_args(data, config, reference, 6, *options)) == 0
+
+    budget = tmp_path / "budget"
+    assert cli.main(_train_args(data, config, budget, 6, *options, "--time-budget-s", 1e-6)) == 0
+    out = capsys.readouterr().out
+    assert "step 2 of 6" in out and "stopped by the time budget" in out
+    summary = json.loads((budget / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["steps_planned"] == 6 and summary["stopped_by_time_budget"]
+    assert json.loads((budget / "model.json").read_text())["step"] == 2
+    assert json.loads((budget / "ckpt" / "last.json").read_text())["step"] == 2
+    assert set(summary["val"]) == {"acc_arousal", "acc_valence", "acc_quadrant"}   # validated at its last step
+    assert [e["step"] for e in _log(budget)] == [2]
+
+    assert cli.main(_train_args(data, config, budget, 6, *options, "--resume")) == 0
+    assert not json.loads((budget / "summary.json").read_text())["stopped_by_time_budget"]
+    drop = {"tokens_per_s"}
+    assert ([{k: v for k, v in e.items() if k not in drop} for e in _log(budget)]
+            == [{k: v for k, v in e.items() if k not in drop} for e in _log(reference)])
+    got, want = load_model(budget)[0].state_dict(), load_model(reference)[0].state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_bf16_without_cuda_is_refused_in_one_line(tmp_path, data, config, capsys):
+    assert cli.main(_train_args(data, config, tmp_path / "run", 2, "--precision", "bf16")) == 2
+    err = capsys.readouterr().err
+    assert "--precision bf16 needs a CUDA GPU" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()

@@ -16,6 +16,7 @@ import torch
 
 from cdgmvae.engine import vocab
 from cdgmvae.engine.errors import UserError
+from cdgmvae.training.batch import Batch
 from cdgmvae.training.prepare import MANIFEST_VERSION
 
 UNKNOWN = -1  # label value of an unlabelled factor
@@ -141,7 +142,7 @@ def trim_to_content(tokens: np.ndarray) -> np.ndarray:
     return tokens[..., :max(2, used[-1] + 1 if len(used) else 2)]
 
 
-def _stack(pieces_bars: list[tuple[Piece, int, int]], n_bars: int) -> dict[str, np.ndarray]:
+def _stack(pieces_bars: list[tuple[Piece, int, int]], n_bars: int) -> Batch:
     """Pieces' bar ranges [start, stop) -> padded arrays; filler bars have bar_mask False."""
     B, L = len(pieces_bars), pieces_bars[0][0].tokens.shape[1]
     tokens = np.full((B, n_bars, L), vocab.PAD, dtype=np.int64)
@@ -154,9 +155,9 @@ def _stack(pieces_bars: list[tuple[Piece, int, int]], n_bars: int) -> dict[str, 
         rhythm[i, :n] = piece.rhythm[start:stop]
         key[i, :n] = piece.key[start:stop]
         bar_mask[i, :n] = True
-    return dict(tokens=trim_to_content(tokens), bar_mask=bar_mask, rhythm=rhythm, key=key,
-                arousal=np.array([p.arousal for p, _, _ in pieces_bars], dtype=np.int64),
-                valence=np.array([p.valence for p, _, _ in pieces_bars], dtype=np.int64))
+    arousal = np.array([p.arousal for p, _, _ in pieces_bars], dtype=np.int64)
+    valence = np.array([p.valence for p, _, _ in pieces_bars], dtype=np.int64)
+    return Batch(*map(torch.from_numpy, (trim_to_content(tokens), bar_mask, rhythm, key, arousal, valence)))
 
 
 class SegmentSampler(torch.utils.data.Dataset):
@@ -189,21 +190,20 @@ class SegmentSampler(torch.utils.data.Dataset):
             segments.append((piece, start, min(piece.n_bars, start + self.n_bars)))
         return segments
 
-    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, step: int) -> Batch:
         rng = np.random.default_rng([self.seed, self.rank, step])
         n_lab = self.n_labelled()
         segments = self._draw(rng, self.labelled, n_lab) if n_lab else []
         if self.batch_size - n_lab:
             segments += self._draw(rng, self.unlabelled, self.batch_size - n_lab)
-        return {name: torch.from_numpy(array) for name, array in _stack(segments, self.n_bars).items()}
+        return _stack(segments, self.n_bars)
 
 
-def whole_piece_batches(pieces: list[Piece], batch_size: int) -> list[dict[str, torch.Tensor]]:
+def whole_piece_batches(pieces: list[Piece], batch_size: int) -> list[Batch]:
     """Validation: every piece whole (all its bars), grouped by length to waste little padding."""
     ordered = sorted(pieces, key=lambda p: p.n_bars)
     batches = []
     for i in range(0, len(ordered), batch_size):
         group = ordered[i:i + batch_size]
-        arrays = _stack([(p, 0, p.n_bars) for p in group], max(p.n_bars for p in group))
-        batches.append({name: torch.from_numpy(array) for name, array in arrays.items()})
+        batches.append(_stack([(p, 0, p.n_bars) for p in group], max(p.n_bars for p in group)))
     return batches

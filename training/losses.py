@@ -20,6 +20,7 @@ from torch import Tensor
 
 from cdgmvae.engine.model import GaussianMixturePrior, ModelOutput
 from cdgmvae.engine.vocab import PAD
+from cdgmvae.training.batch import Batch
 
 
 @dataclass(frozen=True)
@@ -143,22 +144,22 @@ def factor_kl(mu: Tensor, sigma: Tensor, prior: GaussianMixturePrior, log_q: Ten
     return kl_z, kl_y(log_q[unknown], settings.mi)
 
 
-def total_loss(out: ModelOutput, batch: dict, prior_r: GaussianMixturePrior, prior_k: GaussianMixturePrior,
+def total_loss(out: ModelOutput, batch: Batch, prior_r: GaussianMixturePrior, prior_k: GaussianMixturePrior,
                beta: float, settings: LossSettings) -> tuple[Tensor, dict[str, Tensor]]:
-    """The training loss and its named terms (detached). batch: tokens [B,T,L], bar_mask [B,T],
-    rhythm [B,T,16], key [B,T], arousal [B], valence [B]."""
-    tokens, bar_mask = batch["tokens"], batch["bar_mask"]
+    """The training loss (a scalar) and its named terms (detached scalars, still on the device) for the model's
+    output on `batch` (training/batch.py gives the shapes)."""
+    tokens, bar_mask = batch.tokens, batch.bar_mask
     n_tokens = (tokens[:, :, 1:out.logits.shape[2] + 1] != PAD).sum().clamp(min=1)
     lat = out.latents
     rec = reconstruction_loss(out.logits, tokens) / n_tokens
     kl_z_r, kl_y_a = factor_kl(lat.mu_r.float(), lat.sigma_r.float(), prior_r, out.log_q_arousal.float(),
-                               batch["arousal"], bar_mask, settings)
+                               batch.arousal, bar_mask, settings)
     kl_z_k, kl_y_v = factor_kl(lat.mu_k.float(), lat.sigma_k.float(), prior_k, out.log_q_valence.float(),
-                               batch["valence"], bar_mask, settings)
+                               batch.valence, bar_mask, settings)
     kl_z_r, kl_y_a, kl_z_k, kl_y_v = (t / n_tokens for t in (kl_z_r, kl_y_a, kl_z_k, kl_y_v))
-    cls_a = classification_loss(out.log_q_arousal, batch["arousal"])
-    cls_v = classification_loss(out.log_q_valence, batch["valence"])
-    dis, dis_adv = disentanglement_loss(out, batch["rhythm"], batch["key"], bar_mask)
+    cls_a = classification_loss(out.log_q_arousal, batch.arousal)
+    cls_v = classification_loss(out.log_q_valence, batch.valence)
+    dis, dis_adv = disentanglement_loss(out, batch.rhythm, batch.key, bar_mask)
     loss = (rec + beta * (kl_z_r + kl_z_k + kl_y_a + kl_y_v)
             + settings.gamma * (cls_a + cls_v) + settings.delta * (dis + dis_adv))
     terms = dict(loss=loss, rec=rec, kl_z_r=kl_z_r, kl_z_k=kl_z_k, kl_y_a=kl_y_a, kl_y_v=kl_y_v,

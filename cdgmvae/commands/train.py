@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from cdgmvae.engine.config import PRESETS
-from cdgmvae.training.trainer import TrainOptions, train
+from cdgmvae.training.trainer import PRECISIONS, TrainOptions, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-every", type=int, default=d.val_every, help="validate every N steps (default %(default)s)")
     parser.add_argument("--ckpt-every", type=int, default=d.ckpt_every,
                         help="checkpoint every N steps (default %(default)s)")
+    parser.add_argument("--log-every", type=int, default=d.log_every,
+                        help="write the mean loss terms since the last line every N steps (and at each checkpoint); "
+                             "the steps between never wait for the GPU (default %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                        help="bf16: autocast to bfloat16 (needs CUDA); fp32: none; auto: bf16 on CUDA, fp32 on the "
+                             "CPU (default %(default)s)")
+    parser.add_argument("--time-budget-s", type=float, default=d.time_budget_s, metavar="SECONDS",
+                        help="stop early so that the run, its last validation and its final weights fit in this "
+                             "many seconds from the start; the summary says where it stopped and --resume "
+                             "continues it (default: no limit)")
+    parser.add_argument("--max-file-mb", type=float, default=d.max_file_mb, metavar="MIB",
+                        help="write weights and checkpoints in safetensors files of at most this many MiB, "
+                             "sharded when larger (default: one file each)")
     parser.add_argument("--workers", type=int, default=d.workers, help="data-loading worker processes (default %(default)s)")
     parser.add_argument("--threads", type=int, default=d.threads,
                         help="torch CPU threads per process (default: cores / processes on this node)")
