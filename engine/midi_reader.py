@@ -6,14 +6,15 @@ of input that break readers (each checked in tests/test_midi_reader.py):
 - any ticks per beat from 1 to 32,767 (pretty_midi refused high resolutions);
 - tempo, time-signature and key-signature events on any track count, as players merge all tracks;
 - a note-on and note-off on one tick is a note of length 0 (a drum hit, a grace note), not dropped;
-- meta events with impossible values that the codec does not need (a key signature of 18 flats, a tempo
-  of 0 microseconds a beat, a time signature of 0 beats) are skipped and counted, never fatal;
+- meta events with values no player could follow (a key signature of 18 flats, a tempo of 0 microseconds
+  a beat, a time signature of 0 beats) are skipped and counted, never fatal: the notes are what matters;
 - MIDI type 2 (independent patterns): the tracks are played one after the other, each starting at the
   first 4/4 bar line after the previous one's last event (the file does not say how long a pattern
   lasts beyond its events; the codec's bars are 4/4);
-- a RIFF RMID wrapper around a Standard MIDI File is unwrapped.
+- a RIFF RMID wrapper around a Standard MIDI File is unwrapped; a header that miscounts its tracks is
+  corrected to the track chunks present (symusic would drop the tracks beyond the count).
 Anything else refuses the file with `MidiReadError`, a one-line `UserError` naming the real cause (SMPTE
-time division, a damaged chunk, text that is not MIDI, ...).
+time division, a file cut short inside a track, a damaged event, text that is not MIDI, ...).
 """
 from __future__ import annotations
 

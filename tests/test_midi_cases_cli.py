@@ -88,7 +88,8 @@ def test_inspect_plays_type_2_patterns_in_order(tmp_path):
     out = tmp_path / "rt.mid"
     first, report, _ = inspect(TYPE_2, "--roundtrip", str(out))
     assert report["patterns_in_sequence"] == "2" and first.endswith(": 2 bars, 12 notes")
-    patterns = [[p for _, _, p, _ in onsets(mido.MidiFile(tracks=[track]))] for track in mido.MidiFile(str(TYPE_2)).tracks]
+    patterns = [[p for _, _, p, _ in onsets(mido.MidiFile(tracks=[track]))]
+                for track in mido.MidiFile(str(TYPE_2)).tracks]
     written = mido.MidiFile(str(out))
     bar = 4 * written.ticks_per_beat
     played = onsets(written)
