@@ -120,13 +120,13 @@ class SlowSource(ClipSource):
 
 
 def load_clip(path: str) -> list[BarNotes]:
+    """The clip's notes per bar, read as every command reads MIDI files (codec.encode)."""
     from cdgmvae.engine.codec import encode  # pretty_midi is slow to import: only in the generator process
 
     try:
-        bars = encode(path).notes
-    except (OSError, ValueError, EOFError) as err:
-        raise UserError(f"cannot read the clip {path}: {err}; give a MIDI file with notes (--clip FILE)")
-    return bars
+        return encode(path).notes
+    except UserError as err:
+        raise UserError(f"cannot use the clip: {err}; give a MIDI file with notes (--clip FILE)") from None
 
 
 def clip_path(clip: Optional[str] = None) -> str:

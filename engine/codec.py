@@ -1,5 +1,6 @@
 """REMI codec: MIDI <-> bars of tokens on the 16th-note grid of a 4/4 bar.
 
+Files are read by midi_reader.read_midi (symusic), the one reading path of every command.
 Policies (each counted in `EncodeReport`, never silent):
 - Time is read in MIDI ticks, so the grid follows the file's own beats whatever its tempo; an onset goes
   to the nearest 16th, which may be the next bar's first position.
@@ -8,7 +9,10 @@ Policies (each counted in `EncodeReport`, never silent):
   next bar line: `tempo_changes_moved`.
 - Drums (any drum-channel instrument) become the Drums track; other General MIDI programs map onto the
   LPD-5 tracks Piano, Guitar, Bass, Strings by program family.
-- Durations are whole 16ths from 1 to 16; a longer note is shortened to one bar: `notes_shortened`.
+- Durations are whole 16ths from 1 to 16; a longer note is shortened to one bar: `notes_shortened`; a
+  zero-length note (note-on and note-off on one tick) lasts one 16th: `notes_zero_length`.
+- Tempos outside the tempo bins' range (30-220 BPM) take the nearest end bin: `bars_tempo_clamped`.
+- Tempo and time-signature events count on any track, as players merge them.
 - Leading empty bars are dropped (`leading_bars_dropped`); a bar with more than L tokens is cut after
   the last whole note that fits, and still ends with EOS: `bars_cut`, `notes_cut`.
 
@@ -17,17 +21,18 @@ and no key sounding twice on a channel (playback.Player, the live bridge's playe
 """
 from __future__ import annotations
 
+import bisect
 import io
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple, Sequence
 
 import mido
 import numpy as np
 import pretty_midi
 
 from cdgmvae.engine import vocab as V
+from cdgmvae.engine.midi_reader import MidiSource, NoNotesError, read_midi
 from cdgmvae.engine.notes import CHANNEL_TRACK, TRACK_CHANNEL, TRACK_PROGRAM, GridNote
 from cdgmvae.engine.playback import Player
 
@@ -58,6 +63,10 @@ class EncodeReport:
     bars_cut: int = 0
     drum_notes: int = 0
     tempo_changes_moved: int = 0
+    notes_zero_length: int = 0     # note-on and note-off on one tick, kept at the shortest duration
+    bars_tempo_clamped: int = 0    # bars whose tempo lies outside the tempo bins, given the nearest end bin
+    events_skipped: int = 0        # meta events with impossible values (midi_reader), not used
+    patterns_in_sequence: int = 0  # MIDI type 2 patterns played one after the other
     rebarred: bool = False
     leading_bars_dropped: int = 0
     bars_irregular: int = 0     # encode_beats: spans between downbeats of other than 4 beats
@@ -81,62 +90,53 @@ class EncodedPiece:
         return out
 
 
-def load_midi(source: Union[str, Path, pretty_midi.PrettyMIDI]) -> pretty_midi.PrettyMIDI:
-    if isinstance(source, pretty_midi.PrettyMIDI):
-        return source
-    return pretty_midi.PrettyMIDI(str(source))
-
-
-def encode(source: Union[str, Path, pretty_midi.PrettyMIDI], bar_len: int = DEFAULT_BAR_LEN) -> EncodedPiece:
-    """MIDI -> bars of REMI tokens. Raises ValueError for a file without notes."""
-    pm = load_midi(source)
-    report = EncodeReport()
-    sixteenth = pm.resolution / 4.0
-    ticks_per_bar = pm.resolution * V.BEATS_PER_BAR
-    report.rebarred = any((ts.numerator, ts.denominator) != (4, 4) for ts in pm.time_signature_changes)
+def encode(source: MidiSource, bar_len: int = DEFAULT_BAR_LEN) -> EncodedPiece:
+    """MIDI -> bars of REMI tokens. `source`: a path, the file's bytes, or an in-memory MIDI object (see
+    midi_reader.read_midi, through which every command reads files). Raises MidiReadError (a UserError)
+    for a file that cannot be read, NoNotesError (one too) for a file without notes."""
+    midi = read_midi(source)
+    score = midi.score
+    report = EncodeReport(events_skipped=midi.events_skipped, patterns_in_sequence=midi.patterns_in_sequence)
+    sixteenth = score.ticks_per_quarter / 4.0
+    ticks_per_bar = score.ticks_per_quarter * V.BEATS_PER_BAR
+    report.rebarred = any((ts.numerator, ts.denominator) != (4, 4) for ts in score.time_signatures)
 
     raw = []  # (absolute 16th, track, pitch, length in 16ths, velocity)
-    for inst in pm.instruments:
+    for inst in score.tracks:
         track = program_to_track(inst.program, inst.is_drum)
-        for note in inst.notes:
-            start = int(round(pm.time_to_tick(note.start) / sixteenth))
-            length = int(round(pm.time_to_tick(note.end) / sixteenth)) - start
-            raw.append((start, track, note.pitch, length, note.velocity))
-    grid_notes = []  # (absolute 16th, note)
-    for start, track, pitch, length, velocity in resolve_overlaps(raw, report):
-        if length > V.MAX_DURATION:
-            report.notes_shortened += 1
-        length = min(max(length, 1), V.MAX_DURATION)
-        velocity = V.velocity_bin_value(V.velocity_to_bin(velocity))
-        grid_notes.append((start, GridNote(track, pitch, velocity, start % V.POSITIONS_PER_BAR, length)))
-        report.drum_notes += track == V.DRUMS
-    if not grid_notes:
-        raise ValueError("no notes")
-    report.notes = len(grid_notes)
+        notes = inst.notes.numpy()
+        onset = notes["time"].astype(np.int64)
+        offset = onset + notes["duration"]
+        report.notes_zero_length += int((notes["duration"] == 0).sum())
+        start = np.rint(onset / sixteenth).astype(np.int64)
+        length = np.rint(offset / sixteenth).astype(np.int64) - start
+        raw += zip(start.tolist(), [track] * len(start), notes["pitch"].tolist(), length.tolist(),
+                   notes["velocity"].tolist())
+    change_ticks, change_bpms = tempo_changes(score)
+    report.tempo_changes_moved = sum(1 for t in change_ticks if t % ticks_per_bar)
 
-    first_bar = min(s for s, _ in grid_notes) // V.POSITIONS_PER_BAR
-    last_bar = max(s for s, _ in grid_notes) // V.POSITIONS_PER_BAR
-    report.leading_bars_dropped = first_bar
-    per_bar: list[list[GridNote]] = [[] for _ in range(last_bar - first_bar + 1)]
-    for start, note in grid_notes:
-        per_bar[start // V.POSITIONS_PER_BAR - first_bar].append(note)
+    def bar_of(start: int) -> tuple[int, int]:
+        return start // V.POSITIONS_PER_BAR, start % V.POSITIONS_PER_BAR
 
-    change_times, change_bpms = pm.get_tempo_changes()
-    change_bars = [pm.time_to_tick(t) / ticks_per_bar for t in change_times]
-    report.tempo_changes_moved = sum(1 for b in change_bars if abs(b - round(b)) > 1e-6)
+    def tempo_of(bar: int) -> float:
+        return tempo_at(change_ticks, change_bpms, bar * ticks_per_bar)
 
-    bars, kept_notes, tempos = [], [], []
-    for i, notes in enumerate(per_bar):
-        bar_tick = (first_bar + i) * ticks_per_bar
-        bpm = tempo_at(change_times, change_bpms, pm.tick_to_time(bar_tick))
-        tokens, kept = bar_tokens(sorted(notes, key=note_order), V.tempo_to_bin(bpm), bar_len)
-        if len(kept) < len(notes):
-            report.bars_cut += 1
-            report.notes_cut += len(notes) - len(kept)
-        bars.append(tokens)
-        kept_notes.append(kept)
-        tempos.append(bpm)
-    return EncodedPiece(bars, kept_notes, tempos, report)
+    return encode_placed(raw, bar_of, tempo_of, report, bar_len, midi.name)
+
+
+def tempo_changes(score) -> tuple[list[int], list[float]]:
+    """(ticks, quarter-note BPM) where the tempo changes, from the tempo events of every track, as players
+    merge them: 120 BPM until the first, the last of several events on one tick wins, and an event that
+    repeats the tempo in force is no change."""
+    by_tick: dict[int, float] = {0: 120.0}
+    for event in sorted(score.tempos, key=lambda e: e.time):  # stable: file order on one tick
+        by_tick[int(event.time)] = float(event.qpm)
+    ticks, bpms = [], []
+    for tick in sorted(by_tick):
+        if not bpms or by_tick[tick] != bpms[-1]:
+            ticks.append(tick)
+            bpms.append(by_tick[tick])
+    return ticks, bpms
 
 
 def resolve_overlaps(raw: list, report: EncodeReport) -> list:
@@ -159,10 +159,9 @@ def resolve_overlaps(raw: list, report: EncodeReport) -> list:
     return sorted(out)
 
 
-def tempo_at(change_times: np.ndarray, change_bpms: np.ndarray, time: float) -> float:
-    if not len(change_bpms):
-        return 120.0
-    return float(change_bpms[max(np.searchsorted(change_times, time + 1e-9) - 1, 0)])
+def tempo_at(change_ticks: list[int], change_bpms: list[float], tick: int) -> float:
+    """The tempo in force at `tick` (the last change at or before it)."""
+    return change_bpms[max(bisect.bisect_right(change_ticks, tick) - 1, 0)]
 
 
 def note_order(note: GridNote) -> tuple:
@@ -371,9 +370,12 @@ def encode_beats(notes: Sequence[TimedNote], beats: Sequence[float], downbeats: 
     return encode_placed(raw, bar_of, tempo_of, report, bar_len)
 
 
-def encode_placed(raw: list, bar_of, tempo_of, report: EncodeReport, bar_len: int) -> EncodedPiece:
+def encode_placed(raw: list, bar_of, tempo_of, report: EncodeReport, bar_len: int,
+                  name: str = "the piece") -> EncodedPiece:
     """Quantised notes -> EncodedPiece. raw: (absolute 16th, track, pitch, length in 16ths, velocity);
-    bar_of(absolute 16th) -> (bar number, position 0..15); tempo_of(bar number) -> BPM."""
+    bar_of(absolute 16th) -> (bar number, position 0..15); tempo_of(bar number) -> BPM. Zero-length notes
+    (on and off on one tick: drum hits, grace notes) sound for the shortest duration; tempos outside the
+    bins are clamped and counted. Raises NoNotesError (naming `name`) when there is no note."""
     placed = []  # (bar number, note)
     for start, track, pitch, length, velocity in resolve_overlaps(raw, report):
         if length > V.MAX_DURATION:
@@ -384,7 +386,7 @@ def encode_placed(raw: list, bar_of, tempo_of, report: EncodeReport, bar_len: in
         placed.append((bar, GridNote(track, pitch, velocity, position, length)))
         report.drum_notes += track == V.DRUMS
     if not placed:
-        raise ValueError("no notes")
+        raise NoNotesError(name, "no notes (a valid MIDI file, but it holds none)")
     report.notes = len(placed)
     first_bar = min(bar for bar, _ in placed)
     report.leading_bars_dropped = first_bar
@@ -394,6 +396,7 @@ def encode_placed(raw: list, bar_of, tempo_of, report: EncodeReport, bar_len: in
     bars, kept_notes, tempos = [], [], []
     for i, notes in enumerate(per_bar):
         bpm = tempo_of(first_bar + i)
+        report.bars_tempo_clamped += not V.tempo_in_range(bpm)
         tokens, kept = bar_tokens(sorted(notes, key=note_order), V.tempo_to_bin(bpm), bar_len)
         if len(kept) < len(notes):
             report.bars_cut += 1

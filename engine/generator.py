@@ -8,6 +8,7 @@ lambda glides and lambda = 1 jumps.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
@@ -28,6 +30,10 @@ from cdgmvae.engine.notes import GridNote
 from cdgmvae.engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+# tokens (bars x their length) the encoders take in one batch: large batches make few, large operations,
+# which matters most on a loaded CPU; the bound keeps memory at tens of MB whatever the piece's length
+ENCODE_BATCH_TOKENS = 16384
+PROGRESS_BARS = 128  # pieces at least this long show progress where asked (the demo's 16 bars do not)
 
 
 @dataclass
@@ -172,30 +178,53 @@ class Generator:
 
     # --- pieces in, pieces out ----------------------------------------------------------------------
     @torch.no_grad()
-    def encode_piece(self, bars: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Token bars -> (mu_r, mu_k [n, l], p_arousal_high, p_valence_high)."""
+    def encode_piece(self, bars: Sequence[Sequence[int]], chunk: Optional[int] = None, progress: bool = False
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Token bars -> (mu_r, mu_k [n, l], p_arousal_high, p_valence_high). The encoders run over `chunk`
+        bars at a time (default: ENCODE_BATCH_TOKENS tokens' worth of the piece's longest bar), carrying
+        their memory across (model.encode), so time grows linearly with n and memory stays bounded;
+        `progress` shows a bar on stderr for pieces of PROGRESS_BARS bars or more."""
         tokens = tokens_tensor(bars, self.model.cfg.bar_len, self.device)
-        latents = self.model.encode(tokens)
+        longest = min(max(map(len, bars), default=1), self.model.cfg.bar_len)
+        chunk = chunk or max(1, ENCODE_BATCH_TOKENS // longest)
+        mus_r, mus_k, memory = [], [], None
+        with progress_bar(len(bars), "encoding", progress) as shown:
+            for start in range(0, len(bars), chunk):
+                latents = self.model.encode(tokens[:, start: start + chunk], memory)
+                mus_r.append(latents.mu_r)
+                mus_k.append(latents.mu_k)
+                memory = latents.memory
+                shown.update(latents.mu_r.shape[1])
+        mu_r, mu_k = torch.cat(mus_r, dim=1), torch.cat(mus_k, dim=1)
         mask = torch.ones(1, tokens.shape[1], dtype=torch.bool, device=self.device)
-        log_q_a, log_q_v = self.model.posterior(latents.mu_r, latents.mu_k, mask)
-        return latents.mu_r[0], latents.mu_k[0], log_q_a[0, 1].exp(), log_q_v[0, 1].exp()
+        log_q_a, log_q_v = self.model.posterior(mu_r, mu_k, mask)
+        return mu_r[0], mu_k[0], log_q_a[0, 1].exp(), log_q_v[0, 1].exp()
 
-    def decode_latents(self, z_r: Tensor, z_k: Tensor, tonic: Optional[int] = None) -> list[Bar]:
+    def decode_latents(self, z_r: Tensor, z_k: Tensor, tonic: Optional[int] = None, progress: bool = False
+                       ) -> list[Bar]:
         """A new piece from per-bar latents [n, l] (one candidate per bar, so no choosing), in the key of
-        `tonic` (default: drawn)."""
+        `tonic` (default: drawn). `progress`: a bar on stderr for PROGRESS_BARS bars or more."""
         self.reset(int(torch.randint(0, 2**31, (1,), generator=self.rng, device=self.device)))
         if tonic is not None:
             self.tonic = tonic
-        return [self.decode_bar(z_r[i: i + 1].expand(self.candidates, -1),
-                                z_k[i: i + 1].expand(self.candidates, -1)) for i in range(len(z_r))]
+        out = []
+        with progress_bar(len(z_r), "generating", progress) as shown:
+            for i in range(len(z_r)):
+                out.append(self.decode_bar(z_r[i: i + 1].expand(self.candidates, -1),
+                                           z_k[i: i + 1].expand(self.candidates, -1)))
+                shown.update()
+        return out
 
-    def transfer(self, bars: Sequence[Sequence[int]], valence: float, arousal: float, lam: float) -> list[Bar]:
-        """Eq 23: z_target = z_source + lam (mu_target - mu_source), with the source class from q(y|x)."""
-        z_r, z_k = self.transferred_latents(bars, valence, arousal, lam)
-        return self.decode_latents(z_r, z_k, tonic_of(bars))
+    def transfer(self, bars: Sequence[Sequence[int]], valence: float, arousal: float, lam: float,
+                 encoded: Optional[tuple] = None, progress: bool = False) -> list[Bar]:
+        """Eq 23: z_target = z_source + lam (mu_target - mu_source), with the source class from q(y|x).
+        `encoded`: encode_piece(bars), when the caller has it already."""
+        z_r, z_k = self.transferred_latents(bars, valence, arousal, lam, encoded)
+        return self.decode_latents(z_r, z_k, tonic_of(bars), progress)
 
-    def transferred_latents(self, bars, valence: float, arousal: float, lam: float) -> tuple[Tensor, Tensor]:
-        mu_r, mu_k, p_a, p_v = self.encode_piece(bars)
+    def transferred_latents(self, bars, valence: float, arousal: float, lam: float,
+                            encoded: Optional[tuple] = None) -> tuple[Tensor, Tensor]:
+        mu_r, mu_k, p_a, p_v = encoded if encoded is not None else self.encode_piece(bars)
         source_r, source_k = self.target(float(p_v >= 0.5), float(p_a >= 0.5))
         target_r, target_k = self.target(valence, arousal)
         return mu_r + lam * (target_r - source_r), mu_k + lam * (target_k - source_k)
@@ -208,6 +237,11 @@ class Generator:
         self.tonic = tonic_of(bars)
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
+
+
+def progress_bar(total: int, what: str, progress: bool) -> tqdm:
+    """A tqdm bar on stderr, shown only for long work (`total` >= PROGRESS_BARS bars) when asked for."""
+    return tqdm(total=total, desc=what, unit="bar", file=sys.stderr, disable=not progress or total < PROGRESS_BARS)
 
 
 def until_eos(tokens: list[int]) -> list[int]:

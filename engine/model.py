@@ -52,6 +52,7 @@ class Latents:
     sigma_r: Tensor
     mu_k: Tensor
     sigma_k: Tensor
+    memory: tuple["BarMemory", "BarMemory"] | None = None  # E_r's and E_k's last bar, to encode what follows
 
 
 @dataclass
@@ -125,17 +126,21 @@ class Encoder(nn.Module):
         self.to_mu = nn.Linear(cfg.d_model, cfg.d_latent)
         self.to_sigma = nn.Linear(cfg.d_model, cfg.d_latent)
 
-    def forward(self, emb: Tensor, tokens: Tensor, summary: Tensor) -> tuple[Tensor, Tensor]:
-        """emb [B, T, L, d], tokens [B, T, L], summary [B, T, n_summary] -> mu, sigma [B, T, l]."""
-        pooled, memory, memory_mask = [], None, None
-        for t in range(tokens.shape[1]):
-            valid = tokens[:, t] != PAD
-            out, memory = self.xl(emb[:, t], memory, memory_mask, key_mask=valid)
-            memory_mask = valid
-            weights = valid.unsqueeze(-1).to(out.dtype)
-            pooled.append((out * weights).sum(1) / weights.sum(1).clamp(min=1.0))
-        h = torch.stack(pooled, dim=1) + self.summary_proj(summary)
-        return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-5
+    def forward(self, emb: Tensor, tokens: Tensor, summary: Tensor, memory: BarMemory | None = None
+                ) -> tuple[Tensor, Tensor, BarMemory]:
+        """emb [B, T, L, d], tokens [B, T, L], summary [B, T, n_summary]; memory: the last bar's from a call
+        on the bars before these (None: these start the piece). Returns mu, sigma [B, T, l] and the memory
+        for the bars after these. Padding after the longest bar is trimmed: it changes nothing, since
+        positions are counted within a bar and padded keys are masked."""
+        valid = tokens != PAD
+        real = valid.flatten(0, 1).any(0).nonzero()
+        n = int(real[-1]) + 1 if len(real) else 1
+        valid = valid[..., :n]
+        out, last = self.xl.forward_bars(emb[:, :, :n], valid, memory.states if memory else None,
+                                         memory.mask if memory else None)
+        weights = valid.unsqueeze(-1).to(out.dtype)
+        h = (out * weights).sum(2) / weights.sum(2).clamp(min=1.0) + self.summary_proj(summary)
+        return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-5, BarMemory(last, valid[:, -1])
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -198,12 +203,16 @@ class CDGMVAE(nn.Module):
     def embed(self, tokens: Tensor) -> Tensor:
         return self.emb_drop(self.token_embedding(tokens))
 
-    def encode(self, tokens: Tensor) -> Latents:
-        """tokens [B, T, L] (any T) -> per-bar posterior parameters q(z_r|x), q(z_k|x)."""
+    def encode(self, tokens: Tensor, memory: tuple[BarMemory, BarMemory] | None = None) -> Latents:
+        """tokens [B, T, L] (any T) -> per-bar posterior parameters q(z_r|x), q(z_k|x). A long piece can be
+        encoded in chunks of bars: pass each chunk the `memory` of the Latents of the chunk before it."""
         emb = self.embed(tokens)
-        mu_r, sigma_r = self.enc_r(emb, tokens, onset_summary(tokens, self.token_position, self.token_is_pitch))
-        mu_k, sigma_k = self.enc_k(emb, tokens, key_summary(tokens, self.token_pitch_class, self.key_profiles))
-        return Latents(mu_r, sigma_r, mu_k, sigma_k)
+        memory_r, memory_k = memory if memory is not None else (None, None)
+        mu_r, sigma_r, memory_r = self.enc_r(emb, tokens, onset_summary(tokens, self.token_position,
+                                                                        self.token_is_pitch), memory_r)
+        mu_k, sigma_k, memory_k = self.enc_k(emb, tokens, key_summary(tokens, self.token_pitch_class,
+                                                                      self.key_profiles), memory_k)
+        return Latents(mu_r, sigma_r, mu_k, sigma_k, (memory_r, memory_k))
 
     def sample(self, latents: Latents) -> tuple[Tensor, Tensor]:
         """z = mu + sigma * eps while training (Eq 21); z = mu in eval mode."""

@@ -153,6 +153,46 @@ class TransformerXL(nn.Module):
             allowed = allowed & (q_pos[:, None] >= k_pos[None, :])
         return self.run(x, memory, self.rel_index(q_pos, k_pos), allowed, inject)
 
+    def forward_bars(self, x: Tensor, key_mask: Tensor, memory: list[Tensor] | None = None,
+                     memory_mask: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+        """T consecutive bars at once, bidirectional within a bar (the encoders): the same numbers as
+        `forward` called bar by bar with each bar's per-layer inputs as the next bar's memory.
+
+        Bar t's memory at layer i is bar t-1's input to layer i, which is known once layer i-1 has run
+        for every bar; so the layers run one after the other, each over all T bars as one batch, instead
+        of T steps of one bar each.
+        x [B, T, n, d]; key_mask [B, T, n] (True = real token); memory: per-layer inputs [B, M, d] of the
+        bar before the first (None: none), memory_mask [B, M]. Returns (normed output [B, T, n, d],
+        per-layer inputs [B, n, d] of the last bar: the memory for the bar after it)."""
+        B, T, n, d = x.shape
+        M = n if memory is None else max(n, memory[0].shape[1])
+
+        first_mask = torch.zeros(B, 1, M, dtype=torch.bool, device=x.device)
+        if memory is not None:
+            mask = memory_mask if memory_mask is not None else torch.ones(B, memory[0].shape[1], dtype=torch.bool,
+                                                                            device=x.device)
+            first_mask[:, 0, : mask.shape[1]] = mask
+        previous_mask = F.pad(key_mask[:, :-1], (0, M - n))
+        allowed = torch.cat([first_mask, previous_mask], dim=1)  # [B, T, M]: each bar's memory slots
+        allowed = torch.cat([allowed, key_mask], dim=-1).reshape(B * T, 1, M + n)
+        q_pos = torch.arange(n, device=x.device)
+        k_pos = torch.cat([self.memory_positions(M, x.device), q_pos])
+        rel_idx = self.rel_index(q_pos, k_pos)
+        # only the distances this layout has: the positional term's cost follows n, not the bar length
+        lo, hi = int(rel_idx.min()), int(rel_idx.max())
+        rel_emb, rel_idx = self.rel_emb[lo: hi + 1], rel_idx - lo
+        h = x.reshape(B * T, n, d)
+        last_inputs = []
+        for i, block in enumerate(self.blocks):
+            inputs = h.detach().view(B, T, n, d)
+            last_inputs.append(inputs[:, -1])
+            first = torch.zeros(B, 1, M, d, dtype=x.dtype, device=x.device)
+            if memory is not None:
+                first[:, 0, : memory[i].shape[1]] = memory[i]
+            bar_memory = torch.cat([first, F.pad(inputs[:, :-1], (0, 0, 0, M - n))], dim=1)
+            h, _ = block(h, block.memory_kv(bar_memory.reshape(B * T, M, d)), rel_emb, rel_idx, allowed)
+        return self.ln_f(h).view(B, T, n, d), last_inputs
+
     def run(self, x: Tensor, memory: list[Tensor] | None, rel_idx: Tensor, allowed: Tensor,
             inject: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
         """The layers with an explicit layout (rel_idx, allowed) over keys = memory followed by x."""

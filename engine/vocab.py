@@ -112,6 +112,13 @@ def tempo_to_bin(bpm: float) -> int:
     return int(min(max(round(steps), 0), N_TEMPO_BINS - 1))
 
 
+def tempo_in_range(bpm: float) -> bool:
+    """Whether `bpm` lies within the bins' range (up to half a bin step beyond the end bins), so that
+    tempo_to_bin does not clamp it."""
+    steps = TEMPO_BINS_PER_OCTAVE * np.log2(max(float(bpm), 1e-9) / TEMPO_MIN)
+    return -0.5 <= steps <= N_TEMPO_BINS - 0.5
+
+
 def tempo_bin_bpm(tempo_bin: int) -> float:
     return float(TEMPO_MIN * 2.0 ** (tempo_bin / TEMPO_BINS_PER_OCTAVE))
 

@@ -93,7 +93,8 @@ def test_long_bars_are_cut_at_L_and_counted(tmp_path):
 
 
 def test_file_without_notes_raises(tmp_path):
-    with pytest.raises(ValueError):
+    from cdgmvae.engine.midi_reader import NoNotesError
+    with pytest.raises(NoNotesError):
         codec.encode(write_midi(tmp_path / "empty.mid", [{"program": 0, "notes": []}]))
 
 

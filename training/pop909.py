@@ -26,6 +26,7 @@ from typing import Optional
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
+from cdgmvae.engine.midi_reader import read_midi
 
 ROLE_TRACK = {"MELODY": V.STRINGS, "BRIDGE": V.GUITAR, "PIANO": V.PIANO}
 TRACK_ROLE = {track: role.lower() for role, track in ROLE_TRACK.items()}
@@ -83,20 +84,21 @@ def read_beats(path: Path) -> tuple[list[float], list[int], int]:
     return times, downbeats, malformed
 
 
-def timed_notes(midi) -> tuple[list[codec.TimedNote], int]:
-    """The notes of a loaded MIDI file (codec.load_midi), each on its role's track; (notes, tracks whose
-    name is not a POP909 role)."""
+def timed_notes(source) -> tuple[list[codec.TimedNote], int]:
+    """The notes of a MIDI file (a path or its bytes, read as every command reads MIDI: midi_reader), in
+    seconds, each on its role's track; (notes, tracks whose name is not a POP909 role)."""
+    score = read_midi(source).score.to("second")
     notes, unnamed = [], 0
-    for inst in midi.instruments:
+    for inst in score.tracks:
         track = ROLE_TRACK.get(inst.name.strip().upper())
         if track is None:
             unnamed += 1
             track = codec.program_to_track(inst.program, inst.is_drum)
-        notes += [codec.TimedNote(track, n.pitch, n.velocity, n.start, n.end) for n in inst.notes]
+        notes += [codec.TimedNote(track, n.pitch, n.velocity, n.time, n.time + n.duration) for n in inst.notes]
     return notes, unnamed
 
 
-def encode_song(midi, beats_path: Path, bar_len: int) -> tuple[codec.EncodedPiece, dict]:
+def encode_song(source, beats_path: Path, bar_len: int) -> tuple[codec.EncodedPiece, dict]:
     """One song -> (EncodedPiece, POP909 counts). Raises SongSkipped: "no_beats" (no beat file, fewer
     than 2 usable beat lines or no downbeat) or "empty" (no notes)."""
     if not beats_path.is_file():
@@ -104,7 +106,7 @@ def encode_song(midi, beats_path: Path, bar_len: int) -> tuple[codec.EncodedPiec
     times, downbeats, malformed = read_beats(beats_path)
     if len(times) < 2 or not downbeats:
         raise SongSkipped("no_beats", f"{len(times)} usable beats, {len(downbeats)} downbeats in {beats_path}")
-    notes, unnamed = timed_notes(midi)
+    notes, unnamed = timed_notes(source)
     if not notes:
         raise SongSkipped("empty", "no notes")
     piece = codec.encode_beats(notes, times, downbeats, bar_len)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from cdgmvae.engine import vocab as V
 from cdgmvae.engine.emotion import emotion_va, quadrant
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import piece_features
+from cdgmvae.engine.midi_reader import MidiReadError, NoNotesError
 from cdgmvae.training import pop909
 
 MANIFEST_VERSION = 1  # of manifest.json's layout; training/dataset.py reads this version only
@@ -142,15 +142,14 @@ def music21_jobs(what: str, limit: Optional[int]) -> Iterator[Job]:
         yield Job(piece_id(f"music21:{path}"), f"music21:{path}")
 
 
-def load_source(source: str):
-    """A PrettyMIDI from a file path or, for "music21:<path>", converted in memory by music21."""
+def load_source(source: str) -> str | bytes:
+    """What codec.encode reads: a file path, or for "music21:<path>" the MIDI bytes music21 converts the
+    score to in memory."""
     if not source.startswith("music21:"):
-        return codec.load_midi(source)
+        return source
     import music21
-    import pretty_midi
     score = music21.converter.parse(source[len("music21:"):])
-    midi_file = music21.midi.translate.streamToMidiFile(score)
-    return pretty_midi.PrettyMIDI(io.BytesIO(midi_file.writestr()))
+    return music21.midi.translate.streamToMidiFile(score).writestr()
 
 
 def prepare_one(args: tuple) -> dict:
@@ -175,7 +174,7 @@ def _prepare_one(job: Job, out_dir: Path, bar_len: int, min_bars: int) -> dict:
         return {"status": "skipped", "source": job.source, "reason": "empty", "detail": "0 bytes"}
     try:
         midi = load_source(job.source)
-    except Exception as err:  # pretty_midi/mido raise many kinds of errors for a damaged file
+    except Exception as err:  # music21 raises many kinds of errors for a score it cannot convert
         return {"status": "skipped", "source": job.source, "reason": "unreadable",
                 "detail": f"{type(err).__name__}: {err}"[:200]}
     extra = {}
@@ -186,8 +185,10 @@ def _prepare_one(job: Job, out_dir: Path, bar_len: int, min_bars: int) -> dict:
             piece = codec.encode(midi, bar_len)
     except pop909.SongSkipped as skip:
         return {"status": "skipped", "source": job.source, "reason": skip.reason, "detail": skip.detail}
-    except ValueError:
+    except NoNotesError:
         return {"status": "skipped", "source": job.source, "reason": "empty", "detail": "no notes"}
+    except MidiReadError as err:
+        return {"status": "skipped", "source": job.source, "reason": "unreadable", "detail": err.reason[:200]}
     if len(piece.bars) < min_bars:
         return {"status": "skipped", "source": job.source, "reason": "too_short",
                 "detail": f"{len(piece.bars)} bars, fewer than {min_bars}"}
@@ -266,6 +267,10 @@ def build_manifest(results: list[dict], bar_len: int) -> dict:
         "notes_duplicate_dropped": totals["notes_duplicate_dropped"],
         "drum_notes": totals["drum_notes"],
         "tempo_changes_moved": totals["tempo_changes_moved"],
+        "notes_zero_length": totals["notes_zero_length"],
+        "bars_tempo_clamped": totals["bars_tempo_clamped"],
+        "events_skipped": totals["events_skipped"],
+        "patterns_in_sequence": totals["patterns_in_sequence"],
         "pieces_rebarred": totals["rebarred"],
         "labelled": sum(p["valence"] is not None for p in pieces),
         "unlabelled": sum(p["valence"] is None for p in pieces),

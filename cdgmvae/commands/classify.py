@@ -9,6 +9,7 @@ from cdgmvae.commands.common import read_piece
 from cdgmvae.engine.emotion import quadrant
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import DEFAULT_MODEL, Generator
+from cdgmvae.engine.midi_reader import MidiReadError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def classify(generator: Generator, path: Path) -> dict:
     try:
         bars = read_piece(path, generator.model.cfg.bar_len)
+    except MidiReadError as err:
+        return {"path": str(path), "error": err.reason}
     except UserError as err:
         return {"path": str(path), "error": str(err)}
-    _, _, p_a, p_v = generator.encode_piece(bars)
+    _, _, p_a, p_v = generator.encode_piece(bars, progress=True)
     p_a, p_v = float(p_a), float(p_v)
     return {"path": str(path), "arousal": "high" if p_a >= 0.5 else "low",
             "valence": "high" if p_v >= 0.5 else "low", "quadrant": quadrant(p_v, p_a),

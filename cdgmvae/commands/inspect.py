@@ -6,7 +6,6 @@ from pathlib import Path
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import KEY_NAMES, piece_features
 
 
@@ -20,14 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.file.is_file():
-        raise UserError(f"{args.file} is not a file")
-    try:
-        piece = codec.encode(args.file, args.bar_len)
-    except ValueError:
-        raise UserError(f"{args.file} has no notes") from None
-    except Exception as err:
-        raise UserError(f"{args.file} is not a readable MIDI file ({type(err).__name__}: {err})") from None
+    piece = codec.encode(args.file, args.bar_len)
     rhythm, keys = piece_features(piece.notes)
     print(f"{args.file}: {len(piece.bars)} bars, {piece.report.notes} notes")
     print("report: " + ", ".join(f"{k}={v}" for k, v in piece.report.as_dict().items()))

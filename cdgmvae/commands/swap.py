@@ -21,11 +21,11 @@ def run(args: argparse.Namespace) -> int:
     generator = generator_from_args(args)
     bar_len = generator.model.cfg.bar_len
     a, b = read_piece(args.a, bar_len), read_piece(args.b, bar_len)
-    a_r, a_k, _, _ = generator.encode_piece(a)
-    b_r, b_k, _, _ = generator.encode_piece(b)
+    a_r, a_k, _, _ = generator.encode_piece(a, progress=True)
+    b_r, b_k, _, _ = generator.encode_piece(b, progress=True)
     n = min(len(a_r), len(b_r))
     z_r, z_k = (b_r[:n], a_k[:n]) if args.feature == "rhythm" else (a_r[:n], b_k[:n])
     key_from = a if args.feature == "rhythm" else b  # the piece whose key latent is used
-    write_bars(generator.decode_latents(z_r, z_k, tonic_of(key_from)), args.out,
+    write_bars(generator.decode_latents(z_r, z_k, tonic_of(key_from), progress=True), args.out,
                {"feature": args.feature, "from": str(args.b)})
     return 0

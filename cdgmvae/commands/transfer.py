@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     valence, arousal = emotion_va(args.to)
     generator = generator_from_args(args)
     bars = read_piece(args.input, generator.model.cfg.bar_len)
-    _, _, p_a, p_v = generator.encode_piece(bars)
-    result = generator.transfer(bars, valence, arousal, args.lam)
+    encoded = generator.encode_piece(bars, progress=True)
+    _, _, p_a, p_v = encoded
+    result = generator.transfer(bars, valence, arousal, args.lam, encoded, progress=True)
     write_bars(result, args.out, {"source_quadrant": quadrant(float(p_v), float(p_a)), "target": args.to,
                                   "lambda": args.lam})
     return 0
