@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from cdgmvae.engine import codec
 from cdgmvae.engine.generator import DEFAULT_MODEL, Generator
 

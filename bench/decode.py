@@ -21,7 +21,6 @@ import statistics
 import time
 
 import torch
-
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.model import CDGMVAE

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
-
 from cdgmvae.engine import codec
 from cdgmvae.engine.emotion import EMOTION_VA, QUADRANTS
 from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor, pitch_class_profile
-from cdgmvae.engine.generator import Controls, Generator
+from cdgmvae.engine.generator import Generator
 from cdgmvae.engine.notes import GridNote
 
 EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia" / "midis"

@@ -16,7 +16,6 @@ import statistics
 import time
 
 import torch
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.model import CDGMVAE

@@ -13,7 +13,6 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Optional
 
 from cdgmvae.bridge.sources import LiveControls, SourceFactory
 from cdgmvae.engine.errors import UserError
@@ -24,7 +23,7 @@ from cdgmvae.engine.notes import BarNotes
 class Request:
     serial: int
     controls: LiveControls
-    heard: Optional[list[BarNotes]]  # None: unchanged since the last request
+    heard: list[BarNotes] | None  # None: unchanged since the last request
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Result:
     controls: LiveControls
     notes: BarNotes
     mood: tuple[float, float]
-    tonic: Optional[int]  # None: the source has no key guidance
+    tonic: int | None  # None: the source has no key guidance
     seconds: float
 
 
@@ -98,12 +97,12 @@ class GeneratorProcess:
             raise RuntimeError(f"the generator did not start within {timeout:.0f} s")
         self.receive()
 
-    def request(self, controls: LiveControls, heard: Optional[list[BarNotes]]) -> None:
+    def request(self, controls: LiveControls, heard: list[BarNotes] | None) -> None:
         self.serial += 1
         self.conn.send(Request(self.serial, controls, heard))
         self.busy = True
 
-    def poll(self) -> Optional[Result]:
+    def poll(self) -> Result | None:
         """The finished bar, if one is there; never waits."""
         if not self.conn.poll():
             if not self.process.is_alive():

@@ -5,10 +5,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import mido
-
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.notes import TRACK_CHANNEL, TRACK_PROGRAM
 
@@ -66,8 +64,8 @@ class MidiFileRecorder:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.events: list[tuple[float, int, mido.Message]] = []  # (beat, order, message)
-        self.tempo: Optional[float] = None
-        self.first_beat: Optional[float] = None
+        self.tempo: float | None = None
+        self.first_beat: float | None = None
 
     def add(self, msg: mido.Message, beat: float, tempo: float) -> None:
         if self.first_beat is None:
@@ -92,7 +90,7 @@ class MidiFileRecorder:
 class MidiOut:
     """The port plus the optional recorder; knows the track channels and programs."""
 
-    def __init__(self, port, recorder: Optional[MidiFileRecorder] = None) -> None:
+    def __init__(self, port, recorder: MidiFileRecorder | None = None) -> None:
         self.port = port
         self.recorder = recorder
 

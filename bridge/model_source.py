@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict
-from typing import Optional
 
 from cdgmvae.bridge.generator_process import decoder_threads
 from cdgmvae.bridge.sources import BarSource, LiveControls, SourceFactory
@@ -16,11 +15,10 @@ class ModelSource(BarSource):
     Turning transfer on continues from the bars heard on --midi-in, moved toward the target by lambda, in
     the key of what was played."""
 
-    def __init__(self, checkpoint: Optional[str], backend: str, seed: Optional[int], threads: int,
-                 tonic: Optional[int] = None) -> None:
+    def __init__(self, checkpoint: str | None, backend: str, seed: int | None, threads: int,
+                 tonic: int | None = None) -> None:
         super().__init__()
         import torch
-
         from cdgmvae.engine.generator import Generator
         torch.set_num_threads(threads)
         self.generator = Generator.load(checkpoint, backend=backend, seed=seed)
@@ -51,12 +49,12 @@ class ModelSource(BarSource):
     def mood(self) -> tuple[float, float]:
         return (self.last.valence, self.last.arousal) if self.last else super().mood()
 
-    def tonic(self) -> Optional[int]:
+    def tonic(self) -> int | None:
         return self.generator.tonic
 
 
-def model_source(checkpoint: Optional[str] = None, backend: str = "eager", seed: Optional[int] = None,
-                 tonic: Optional[int] = None) -> SourceFactory:
+def model_source(checkpoint: str | None = None, backend: str = "eager", seed: int | None = None,
+                 tonic: int | None = None) -> SourceFactory:
     """The factory of a ModelSource: the model at `checkpoint` (a folder or .json; None: the bundled model),
     decoded by `backend` (engine/backends.py), reproducible with `seed` (None: a new piece each run), in the
     key of `tonic` (0 = C .. 11 = B; None: drawn from the seed)."""

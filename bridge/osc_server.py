@@ -20,13 +20,11 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
-
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from cdgmvae.bridge.osc_spec import BY_ADDRESS, CONTROLS, EMOTION_VA, OscMessage, feedback_name
 from cdgmvae.bridge.sources import LiveControls
 from cdgmvae.engine.errors import UserError
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 MAX_PACKET = 1024          # the longest valid message is under 100 bytes; a bundle holds a few
 MAX_HELLO_TARGETS = 16
@@ -326,7 +324,7 @@ class LiveState:
     """What OSC changes and the scheduler reads. One lock; the scheduler takes snapshots."""
     controls: LiveControls
     lock: threading.Lock = field(default_factory=threading.Lock)
-    play_request: Optional[bool] = None
+    play_request: bool | None = None
     panic: bool = False
     ignored: int = 0
 
@@ -361,7 +359,7 @@ class LiveState:
         elif name == "panic":
             self.panic = True
 
-    def take(self) -> tuple[LiveControls, Optional[bool], bool]:
+    def take(self) -> tuple[LiveControls, bool | None, bool]:
         with self.lock:
             out = (self.controls, self.play_request, self.panic)
             self.play_request, self.panic = None, False
@@ -442,7 +440,7 @@ class OscServer:
         self.failed: set = set()  # feedback targets whose failure was logged
         self.sock = socket.socket(self.family, socket.SOCK_DGRAM)
         self.dual_stack = False
-        self.other: Optional[socket.socket] = None  # for targets of the other address family
+        self.other: socket.socket | None = None  # for targets of the other address family
         if self.family == socket.AF_INET6:
             try:
                 self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)

@@ -11,10 +11,8 @@ the bar now playing, which reaches a new target bar by bar.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
-from cdgmvae.engine.emotion import (DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS,  # noqa: F401  (this table's API)
-                                    MAX_KEY_STRENGTH, nearest_emotion)
+from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, EMOTION_VA, EMOTIONS, MAX_KEY_STRENGTH, nearest_emotion  # noqa: F401  (this table's API)
 from cdgmvae.engine.features import PITCH_NAMES  # noqa: F401  (the names of the tonics 0..11)
 
 PREFIX = "/cdgmvae"
@@ -25,8 +23,8 @@ class OscMessage:
     address: str
     types: str                   # OSC type tags of the arguments: f float, i int, s string, "" none
     meaning: str
-    low: Optional[float] = None  # inclusive range of a numeric argument
-    high: Optional[float] = None
+    low: float | None = None  # inclusive range of a numeric argument
+    high: float | None = None
     choices: tuple = ()          # allowed values of a string argument
     direction: str = "in"        # "in": controller -> bridge; "out": bridge -> controller (feedback)
     feedback: str = ""           # of an "in" control with a value: the "out" address that confirms it

@@ -10,8 +10,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional
-
 
 from cdgmvae.bridge.clock import QUANTUM
 from cdgmvae.bridge.generator_process import GeneratorProcess, Result
@@ -31,7 +29,7 @@ class Settings:
     latency: float = 0.0          # seconds each event goes out before its beat (downstream latency)
     fallback: str = "repeat"      # what a late bar is replaced by: "repeat" the last bar, or "rest"
     guard: float = 0.005          # a bar is due this long before its bar line
-    max_bars: Optional[int] = None
+    max_bars: int | None = None
     max_sleep: float = 0.005      # re-read the clock at least this often (tempo changes, OSC)
     spin: float = 0.0005          # busy-wait this last stretch before an event
 
@@ -61,8 +59,8 @@ class Scheduler:
     """
 
     def __init__(self, clock, out: MidiOut, generator: GeneratorProcess, state: LiveState,
-                 osc: Optional[OscServer] = None, midi_in=None, settings: Settings = Settings(),
-                 event_log: Optional[list] = None) -> None:
+                 osc: OscServer | None = None, midi_in=None, settings: Settings = Settings(),
+                 event_log: list | None = None) -> None:
         self.clock, self.out, self.generator, self.state = clock, out, generator, state
         self.osc, self.midi_in, self.settings, self.event_log = osc, midi_in, settings, event_log
         self.player = Player()
@@ -72,12 +70,12 @@ class Scheduler:
         self.next_bar = 0             # bar of the session timeline queued next
         self.bars_played = 0
         self.missed = 0
-        self.ready: Optional[Result] = None
+        self.ready: Result | None = None
         self.ready_at = 0.0
         self.last_notes: BarNotes = []
         self.mood = (state.controls.valence, state.controls.arousal)
         self.bar_controls = state.controls  # the controls the last bar was made with
-        self.tonic: Optional[int] = None  # key guidance's tonic of the last bar, where the source has one
+        self.tonic: int | None = None  # key guidance's tonic of the last bar, where the source has one
         self.gen_times: deque[float] = deque(maxlen=16)
         self.to_monotonic = clock.monotonic_offset()
         self.previous = None          # the timeline of the last step, to see Link move the timeline

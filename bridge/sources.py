@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Callable, Optional
 
 from cdgmvae.engine.controls import Controls
 from cdgmvae.engine.errors import UserError
@@ -32,10 +32,10 @@ DEFAULT_CLIP = "Q1_0vLPYiPN7qY_0.mid"
 class LiveControls(Controls):
     """What the performer asks for, in force for the next bar generated: the generator's controls
     (engine/controls.py, with their defaults and checks) and what only a live performance has."""
-    tonic: Optional[int] = None  # key guidance's tonic chosen over OSC; None keeps the piece's own
+    tonic: int | None = None  # key guidance's tonic chosen over OSC; None keeps the piece's own
     transfer: bool = False      # continue from the bars heard on --midi-in, moved toward the target
 
-    def with_(self, **changes) -> "LiveControls":
+    def with_(self, **changes) -> LiveControls:
         return replace(self, **changes)
 
     def generation(self) -> Controls:
@@ -65,7 +65,7 @@ class BarSource:
         """(valence, arousal) of the bar `next_bar` last returned; shown to controllers as feedback."""
         return self.controls.valence, self.controls.arousal
 
-    def tonic(self) -> Optional[int]:
+    def tonic(self) -> int | None:
         """Key guidance's tonic of the bar `next_bar` last returned (feedback); None for sources without."""
         return None
 
@@ -129,7 +129,7 @@ def load_clip(path: str) -> list[BarNotes]:
         raise UserError(f"cannot use the clip: {err}; give a MIDI file with notes (--clip FILE)") from None
 
 
-def clip_path(clip: Optional[str] = None) -> str:
+def clip_path(clip: str | None = None) -> str:
     """The clip to loop: `clip`, or a bundled EMOPIA clip. UserError if the file is not there."""
     path = Path(clip) if clip else DATA_DIR / DEFAULT_CLIP
     if not path.is_file():
@@ -137,11 +137,11 @@ def clip_path(clip: Optional[str] = None) -> str:
     return str(path)
 
 
-def clip_source(clip: Optional[str] = None) -> SourceFactory:
+def clip_source(clip: str | None = None) -> SourceFactory:
     """The factory of a ClipSource looping `clip` (default: a bundled EMOPIA clip)."""
     return functools.partial(ClipSource, clip_path(clip))
 
 
-def slow_source(delay_s: float, clip: Optional[str] = None) -> SourceFactory:
+def slow_source(delay_s: float, clip: str | None = None) -> SourceFactory:
     """The factory of a SlowSource: `clip` looped, each bar `delay_s` seconds late."""
     return functools.partial(SlowSource, clip_path(clip), delay_s)

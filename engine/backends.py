@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 from cdgmvae.engine.errors import UserError
 
 if TYPE_CHECKING:
     import torch
-
     from cdgmvae.engine.incremental import BarCache, NextToken
     from cdgmvae.engine.model import CDGMVAE
 
@@ -34,16 +34,16 @@ class Package:
 class Backend:
     name: str
     where: str                          # the devices it runs on, in words: "the CPU", "an NVIDIA GPU"
-    devices: Optional[tuple[str, ...]]  # torch device types it runs on; None: any
+    devices: tuple[str, ...] | None  # torch device types it runs on; None: any
     summary: str                        # what it is: --help and the README
     pick_when: str                      # the README's advice
-    build: Callable[["BarCache"], "NextToken"]
-    needs: Optional[Package] = None
+    build: Callable[[BarCache], NextToken]
+    needs: Package | None = None
     int8_weights: bool = False          # decodes with a copy of the model holding int8 weights (engine/int8.py)
     whole_bar_graph: bool = False       # on a CUDA device a bar is one CUDA graph (decoding.WholeBarGraph)
     inductor_on_cpu: bool = False       # Inductor compiles it on the CPU (cached in its cache folder)
     cache: str = "the inductor cache"   # where what `cdgmvae export` builds is kept
-    interpreter: Optional[str] = None   # an environment variable that, set to 1, lets it run on any device
+    interpreter: str | None = None   # an environment variable that, set to 1, lets it run on any device
 
 
 def _eager(cache: BarCache) -> NextToken:
@@ -69,7 +69,6 @@ def _tensorrt(cache: BarCache) -> NextToken:
     """The step compiled by torch-tensorrt; the draw stays in PyTorch."""
     import torch
     import torch_tensorrt  # noqa: F401  (registers the "tensorrt" compile backend)
-
     from cdgmvae.engine.incremental import step_then_choose
     return step_then_choose(torch.compile(cache.step, backend="tensorrt", dynamic=False), cache.choose)
 
@@ -77,7 +76,6 @@ def _tensorrt(cache: BarCache) -> NextToken:
 def _triton(cache: BarCache) -> NextToken:
     """The step as Triton kernels, run from Python (the bar's CUDA graph holds them); the draw compiled."""
     import torch
-
     from cdgmvae.engine.incremental import step_then_choose
     from cdgmvae.engine.triton_step import TritonStep
     on_gpu = cache.tokens.device.type == "cuda"

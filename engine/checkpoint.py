@@ -22,13 +22,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
 from cdgmvae.engine import vocab
 from cdgmvae.engine.config import ModelConfig
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 VERSION = 1
 MODEL_FORMAT = "cdgmvae-model"

@@ -24,13 +24,13 @@ from __future__ import annotations
 import bisect
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import mido
 import numpy as np
 import pretty_midi
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.midi_reader import MidiSource, NoNotesError, read_midi
 from cdgmvae.engine.notes import CHANNEL_TRACK, TRACK_CHANNEL, TRACK_PROGRAM, GridNote

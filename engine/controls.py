@@ -42,7 +42,7 @@ class Controls:
             raise ValueError(f"key_strength must be at least 0, got {self.key_strength}")
 
     @classmethod
-    def for_emotion(cls, emotion: str, **kwargs) -> "Controls":
+    def for_emotion(cls, emotion: str, **kwargs) -> Controls:
         """A quadrant's corner (happy, tense, sad, calm or Q1..Q4); UserError for another name."""
         valence, arousal = emotion_va(emotion)
         return cls(valence=valence, arousal=arousal, **kwargs)

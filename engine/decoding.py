@@ -3,14 +3,13 @@ CUDA device, for the backends that ask for it, the whole bar as one CUDA graph.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-from torch import Tensor
-
 from cdgmvae.engine.backends import backend_named, make_decoder
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.vocab import EOS
+from torch import Tensor
 
 
 def make_bar_decoder(backend: str, cache: BarCache) -> Callable:
@@ -54,7 +53,7 @@ class WholeBarGraph:
     def __init__(self, next_token: Callable, cache: BarCache):
         self.next_token, self.cache = next_token, cache
         self.inputs: list[Tensor] = []
-        self.graph: "torch.cuda.CUDAGraph | None" = None
+        self.graph: torch.cuda.CUDAGraph | None = None
         self.tokens: Tensor | None = None
 
     def __call__(self, token: Tensor, clocks: Tensor, temperature: Tensor, top_p: Tensor,
@@ -91,7 +90,7 @@ class WholeBarGraph:
             self.tokens = self._decode()
 
 
-def export_step(cache: BarCache) -> "torch.export.ExportedProgram":
+def export_step(cache: BarCache) -> torch.export.ExportedProgram:
     """The fixed-shape step as an ExportedProgram (what TensorRT compiles): token [B], index [] -> logits,
     with the cache updates captured as buffer mutations."""
     batch = cache.tokens.shape[0]

@@ -1,10 +1,9 @@
 """Per-bar musical features (docs/ARCHITECTURE.md, *Data*): the rhythm 16-vector f_r and the key f_k among 24."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.notes import GridNote

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional, Sequence
 
 import torch
-from torch import Tensor
-from tqdm import tqdm
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.backends import decoding_model
@@ -28,6 +25,8 @@ from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.notes import GridNote
 from cdgmvae.engine.sampling import race_clocks
+from torch import Tensor
+from tqdm import tqdm
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 # tokens (bars x their length) the encoders take in one batch: large batches make few, large operations,
@@ -57,7 +56,7 @@ class Generator:
     Raises UserError for a backend that is unknown or cannot run on the model's device.
     """
 
-    def __init__(self, model: CDGMVAE, seed: Optional[int] = None, backend: str = "eager",
+    def __init__(self, model: CDGMVAE, seed: int | None = None, backend: str = "eager",
                  candidates: int = 1, controls: Controls = Controls(), min_tokens: int = 0):
         self.model = model.eval()
         self.device = next(model.parameters()).device
@@ -70,22 +69,22 @@ class Generator:
         self.reset(seed)
 
     @classmethod
-    def load(cls, checkpoint: Optional[str | Path] = None, device: str = "cpu", **kwargs) -> "Generator":
+    def load(cls, checkpoint: str | Path | None = None, device: str = "cpu", **kwargs) -> Generator:
         from cdgmvae.engine.checkpoint import load_model
         model, _ = load_model(checkpoint or DEFAULT_MODEL, device=device)
         return cls(model, **kwargs)
 
     # --- state --------------------------------------------------------------------------------------
-    def reset(self, seed: Optional[int] = None) -> None:
+    def reset(self, seed: int | None = None) -> None:
         """Start a new piece: no memory, latents jump to the first bar's target, a tonic drawn for key
         guidance."""
         seed = seed if seed is not None else int(torch.seed() % 2**63)
         self.rng.manual_seed(seed)
         # drawn on the CPU: the same seed gives the same key on every device
         self.tonic = int(torch.randint(12, (1,), generator=torch.Generator().manual_seed(seed)))
-        self.memory: Optional[BarMemory] = None
-        self.z_r: Optional[Tensor] = None
-        self.z_k: Optional[Tensor] = None
+        self.memory: BarMemory | None = None
+        self.z_r: Tensor | None = None
+        self.z_k: Tensor | None = None
 
     def set_controls(self, **changes) -> None:
         """Change the target emotion, lambda, temperature, ... from the next bar on."""
@@ -178,7 +177,7 @@ class Generator:
 
     # --- pieces in, pieces out ----------------------------------------------------------------------
     @torch.no_grad()
-    def encode_piece(self, bars: Sequence[Sequence[int]], chunk: Optional[int] = None, progress: bool = False
+    def encode_piece(self, bars: Sequence[Sequence[int]], chunk: int | None = None, progress: bool = False
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Token bars -> (mu_r, mu_k [n, l], p_arousal_high, p_valence_high). The encoders run over `chunk`
         bars at a time (default: ENCODE_BATCH_TOKENS tokens' worth of the piece's longest bar), carrying
@@ -200,7 +199,7 @@ class Generator:
         log_q_a, log_q_v = self.model.posterior(mu_r, mu_k, mask)
         return mu_r[0], mu_k[0], log_q_a[0, 1].exp(), log_q_v[0, 1].exp()
 
-    def decode_latents(self, z_r: Tensor, z_k: Tensor, tonic: Optional[int] = None, progress: bool = False
+    def decode_latents(self, z_r: Tensor, z_k: Tensor, tonic: int | None = None, progress: bool = False
                        ) -> list[Bar]:
         """A new piece from per-bar latents [n, l] (one candidate per bar, so no choosing), in the key of
         `tonic` (default: drawn). `progress`: a bar on stderr for PROGRESS_BARS bars or more."""
@@ -216,14 +215,14 @@ class Generator:
         return out
 
     def transfer(self, bars: Sequence[Sequence[int]], valence: float, arousal: float, lam: float,
-                 encoded: Optional[tuple] = None, progress: bool = False) -> list[Bar]:
+                 encoded: tuple | None = None, progress: bool = False) -> list[Bar]:
         """Eq 23: z_target = z_source + lam (mu_target - mu_source), with the source class from q(y|x).
         `encoded`: encode_piece(bars), when the caller has it already."""
         z_r, z_k = self.transferred_latents(bars, valence, arousal, lam, encoded)
         return self.decode_latents(z_r, z_k, tonic_of(bars), progress)
 
     def transferred_latents(self, bars, valence: float, arousal: float, lam: float,
-                            encoded: Optional[tuple] = None) -> tuple[Tensor, Tensor]:
+                            encoded: tuple | None = None) -> tuple[Tensor, Tensor]:
         mu_r, mu_k, p_a, p_v = encoded if encoded is not None else self.encode_piece(bars)
         source_r, source_k = self.target(float(p_v >= 0.5), float(p_a >= 0.5))
         target_r, target_k = self.target(valence, arousal)

@@ -15,10 +15,9 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch import Tensor
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import TRACK_RANGE
+from torch import Tensor
 
 NOTE_TOKENS = 3      # Pitch, Velocity, Duration
 _MAX_NEW_NOTE = 1 + NOTE_TOKENS + 1  # Position + note + EOS: room a new position needs
@@ -31,7 +30,7 @@ def playable_pitches() -> Tensor:
     return (kind == V.KIND_PITCH) & (low <= value) & (value <= high)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _next_token_table() -> Tensor:
     """[V, V] bool: which tokens may follow each token, ignoring positions and length."""
     kind, track = torch.as_tensor(V.TOKEN_KIND), torch.as_tensor(V.TOKEN_TRACK)

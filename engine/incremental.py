@@ -20,15 +20,14 @@ Buffer layout per layer: M = L - 1 memory slots, then L - 1 slots for the bar's 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
-
 from cdgmvae.engine.grammar import Grammar
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.sampling import sample
 from cdgmvae.engine.vocab import PAD
+from torch import Tensor, nn
 
 # (token [B], index []) -> logits [B, V]: feed a token, as BarCache.step does
 Step = Callable[[Tensor, Tensor], Tensor]

@@ -12,10 +12,9 @@ import warnings
 import weakref
 
 import torch
-from torch import Tensor, nn
-
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
+from torch import Tensor, nn
 
 
 def int8_decoder(model: CDGMVAE) -> CDGMVAE:
@@ -37,7 +36,7 @@ def int8_decoder(model: CDGMVAE) -> CDGMVAE:
 
 
 # An int8 Linear seen by torch.compile: the custom op gets a number that names the quantized module.
-_INT8_LINEARS: "weakref.WeakValueDictionary[int, nn.Module]" = weakref.WeakValueDictionary()
+_INT8_LINEARS: weakref.WeakValueDictionary[int, nn.Module] = weakref.WeakValueDictionary()
 _next_slot = itertools.count()
 
 

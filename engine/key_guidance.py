@@ -12,15 +12,13 @@ model's own distribution.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
-
 from cdgmvae.engine import codec
-from cdgmvae.engine.features import UNIT_KEY_PROFILES, clip_profile, key_of_profile
-from cdgmvae.engine.features import N_PITCH_CLASSES
+from cdgmvae.engine.features import N_PITCH_CLASSES, UNIT_KEY_PROFILES, clip_profile, key_of_profile
+from torch import Tensor
 
 
 def key_profile(tonic: int, valence: float) -> Tensor:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Union
 
 import symusic
-
 from cdgmvae.engine.errors import UserError
 
 MidiSource = Union[str, Path, bytes, Any]  # a path, the file's bytes, or an object with save(file=)/write(file)

@@ -13,13 +13,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch import Tensor
-
 from cdgmvae.engine.config import ModelConfig
 from cdgmvae.engine.features import N_KEYS, N_PITCH_CLASSES, N_RHYTHM, UNIT_KEY_PROFILES
 from cdgmvae.engine.transformer_xl import TransformerXL
-from cdgmvae.engine.vocab import (DRUMS, KIND_PITCH, PAD, POSITIONS_PER_BAR, TOKEN_KIND, TOKEN_POSITION, TOKEN_TRACK,
-                          TOKEN_VALUE)
+from cdgmvae.engine.vocab import (
+    DRUMS,
+    KIND_PITCH,
+    PAD,
+    POSITIONS_PER_BAR,
+    TOKEN_KIND,
+    TOKEN_POSITION,
+    TOKEN_TRACK,
+    TOKEN_VALUE,
+)
+from torch import Tensor
 
 
 def token_pitch_classes() -> Tensor:
@@ -52,7 +59,7 @@ class Latents:
     sigma_r: Tensor
     mu_k: Tensor
     sigma_k: Tensor
-    memory: tuple["BarMemory", "BarMemory"] | None = None  # E_r's and E_k's last bar, to encode what follows
+    memory: tuple[BarMemory, BarMemory] | None = None  # E_r's and E_k's last bar, to encode what follows
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """A piano-roll picture of bars of grid notes (matplotlib, no display needed)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import GridNote

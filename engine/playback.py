@@ -13,10 +13,10 @@ retrigger or as a second voice, and the earlier note's note-off then cuts the la
 from __future__ import annotations
 
 import heapq
-from typing import Iterator, NamedTuple, Optional
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import mido
-
 from cdgmvae.engine.notes import TRACK_CHANNEL, GridNote
 
 # Order of events at the same beat: a note ends before the next one on the same key starts.
@@ -60,7 +60,7 @@ class Player:
         self.sounding = {key: held._replace(start=held.start + beats, end=held.end + beats)
                          for key, held in self.sounding.items()}
 
-    def next_beat(self) -> Optional[float]:
+    def next_beat(self) -> float | None:
         return self.heap[0][0] if self.heap else None
 
     def due(self, beat: float) -> Iterator[tuple[float, object]]:

@@ -34,9 +34,8 @@ import os
 import torch
 import triton
 import triton.language as tl
-from torch import Tensor
-
 from cdgmvae.engine.incremental import BarCache
+from torch import Tensor
 
 # Programs per matrix: enough to keep a GPU's memory busy; the interpreter runs programs one by one in
 # NumPy, where fewest is quickest. CHUNK: rows of a weight tile that a program multiplies at a time.

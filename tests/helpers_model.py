@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from cdgmvae.engine import vocab
 from cdgmvae.engine.config import ModelConfig
 

@@ -3,8 +3,9 @@ cut notes. Written from the MIDI 1.0 note messages alone (mido), independent of 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import mido
 

@@ -1,5 +1,4 @@
 import numpy as np
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import GridNote
 from cdgmvae.training.baseline import FEATURES, LogisticRegression, accuracies, clip_features

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pretty_midi
 import pytest
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
+
 from tests.midi_builders import write_midi
 
 EMOPIA = sorted(glob.glob(str(Path(__file__).parent.parent / "data/emopia/midis/*.mid")))

@@ -1,5 +1,4 @@
 import numpy as np
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.features import KEY_NAMES, bar_keys, piece_features, rhythm_vector
 from cdgmvae.engine.notes import GridNote

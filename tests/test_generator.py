@@ -4,7 +4,6 @@ from pathlib import Path
 import pretty_midi
 import pytest
 import torch
-
 from cdgmvae.engine import codec
 from cdgmvae.engine.backends import make_decoder, unavailable_reason
 from cdgmvae.engine.errors import UserError

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.grammar import Grammar
+
 from tests.midi_check import CHANNEL, RANGE
 
 TRACK_RANGE = {name: RANGE[CHANNEL[name]] for name in V.TRACKS}  # the documented ranges, by track

@@ -1,12 +1,12 @@
 """The engine's cached decoder against the model's full teacher-forced pass."""
+from pathlib import Path
+
 import pytest
 import torch
-
 from cdgmvae.engine import codec
 from cdgmvae.engine.config import ModelConfig
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.model import CDGMVAE
-from pathlib import Path
 
 CLIP = Path(__file__).parent.parent / "data/emopia/midis/Q4_--2B4d4lQhs_3.mid"
 

@@ -5,11 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor, parse_tonic
 from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor, parse_tonic
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.key_guidance import key_profile, pitch_bias, tonic_of
 from cdgmvae.engine.model import token_pitch_classes

@@ -3,14 +3,19 @@ import math
 
 import pytest
 import torch
-
 from cdgmvae.engine.model import CDGMVAE, GaussianMixturePrior, grad_reverse
-from cdgmvae.training.losses import (LossSettings, beta_at, classification_loss, gaussian_kl, kl_y, kl_z_labelled,
-                             kl_z_mixture, kl_z_unlabelled)
+from cdgmvae.training.losses import (
+    LossSettings,
+    beta_at,
+    classification_loss,
+    gaussian_kl,
+    kl_y,
+    kl_z_labelled,
+    kl_z_mixture,
+    kl_z_unlabelled,
+)
 from cdgmvae.training.schedule import lr_at
-
 from helpers_model import TINY
-
 
 
 @pytest.fixture(autouse=True)

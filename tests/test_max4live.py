@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, PITCH_NAMES, TABLE
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
 from cdgmvae.max4live import build, make_patch

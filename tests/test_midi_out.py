@@ -13,11 +13,11 @@ from pathlib import Path
 
 import mido
 import pytest
-
-from cdgmvae.cli import main as cdgmvae
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import GridNote
+
+from cdgmvae.cli import main as cdgmvae
 from tests.midi_check import CHANNEL, RANGE, file_notes
 
 ROOT = Path(__file__).parent.parent

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import mido
 import pytest
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.midi_reader import MidiReadError, NoNotesError, read_midi
+
 from tests.midi_builders import note_events, onsets, sixteenths, tempo, write_midi, write_tracks
 
 CASES = Path(__file__).parent / "cases" / "midi"

@@ -5,7 +5,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
 from cdgmvae.engine import vocab
 from cdgmvae.engine.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
 from cdgmvae.engine.config import PRESETS, ModelConfig
@@ -13,7 +12,6 @@ from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
 from cdgmvae.training.batch import Batch
 from cdgmvae.training.losses import LossSettings, total_loss
-
 from helpers_model import TINY, fake_bar, one_thread
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import mido
 import numpy as np
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import TRACK_CHANNEL
 from cdgmvae.training.prepare import prepare
+
 from tests.test_prepare import small_emopia
 
 ROOT = Path(__file__).parent.parent

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cdgmvae.engine import vocab as V
-from tests.midi_builders import write_midi
 from cdgmvae.training.prepare import prepare
+
+from tests.midi_builders import write_midi
 
 ROOT = Path(__file__).parent.parent
 EMOPIA = ROOT / "data" / "emopia"

@@ -2,7 +2,6 @@
 import math
 
 import torch
-
 from cdgmvae.engine.sampling import race_clocks, sample
 
 PROBS = torch.tensor([0.6, 0.3, 0.1, 0.0])  # the last token is disallowed below

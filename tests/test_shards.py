@@ -3,13 +3,11 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from cdgmvae.engine.checkpoint import load_checkpoint, load_model, load_weights, save_checkpoint, save_model
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
-
 from helpers_model import TINY
+from safetensors.torch import load_file
 
 LIMIT = 150_000  # bytes: TINY's weights (about 0.4 MB, its largest tensor 0.12 MB) need several files
 

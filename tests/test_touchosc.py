@@ -10,7 +10,6 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-
 from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, PITCH_NAMES, TABLE
 from cdgmvae.max4live import make_tosc
 

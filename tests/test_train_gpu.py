@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cdgmvae.engine.checkpoint import load_model, save_model
 from cdgmvae.engine.model import CDGMVAE
 

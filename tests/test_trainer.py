@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from cdgmvae.engine.checkpoint import load_model
+from cdgmvae.training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout
+from helpers_model import TINY, one_thread, write_config, write_fake_dataset
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cdgmvae import cli
-from cdgmvae.engine.checkpoint import load_model
-from cdgmvae.training.dataset import SegmentSampler, hide_labels, load_prepared, split_holdout
-
-from helpers_model import TINY, one_thread, write_config, write_fake_dataset
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cdgmvae.engine.backends import make_decoder
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import Generator

@@ -11,7 +11,6 @@ import os
 import sys
 
 import torch
-
 from cdgmvae.engine.checkpoint import load_model
 from cdgmvae.engine.generator import DEFAULT_MODEL, Controls, Generator
 from cdgmvae.engine.incremental import BarCache

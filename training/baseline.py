@@ -7,12 +7,11 @@ clips and shared under CC BY-NC-SA 4.0, as the clips are (engine/default_model/R
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor
@@ -69,7 +68,7 @@ class LogisticRegression:
                                     "scale": self.scale.tolist(), "weights": self.weights.tolist()}, indent=1))
 
     @classmethod
-    def load(cls, path: Path) -> "LogisticRegression":
+    def load(cls, path: Path) -> LogisticRegression:
         data = json.loads(Path(path).read_text())
         if tuple(data.get("features", ())) != FEATURES:
             raise ValueError(f"{path} was fitted on other features: {data.get('features')}")

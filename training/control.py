@@ -6,11 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
 from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va
 from cdgmvae.engine.generator import Generator
 from cdgmvae.training.baseline import LogisticRegression, clip_features
+from tqdm import tqdm
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
 

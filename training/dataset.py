@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from cdgmvae.engine import vocab
 from cdgmvae.engine.errors import UserError
 from cdgmvae.training.batch import Batch

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
-
 from cdgmvae.engine.model import GaussianMixturePrior, ModelOutput
 from cdgmvae.engine.vocab import PAD
 from cdgmvae.training.batch import Batch
+from torch import Tensor
 
 
 @dataclass(frozen=True)

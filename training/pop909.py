@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
 
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
@@ -122,5 +121,5 @@ def encode_song(source, beats_path: Path, bar_len: int) -> tuple[codec.EncodedPi
     return piece, counts
 
 
-def song_split(midi_path: Path, val: set[str]) -> Optional[str]:
+def song_split(midi_path: Path, val: set[str]) -> str | None:
     return "val" if midi_path.stem in val else "train"

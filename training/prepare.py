@@ -14,14 +14,12 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
 
 import numpy as np
-from tqdm import tqdm
-
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.emotion import emotion_va, quadrant
@@ -29,6 +27,7 @@ from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import piece_features
 from cdgmvae.engine.midi_reader import MidiReadError, NoNotesError
 from cdgmvae.training import pop909
+from tqdm import tqdm
 
 MANIFEST_VERSION = 1  # of manifest.json's layout; training/dataset.py reads this version only
 MIDI_SUFFIXES = {".mid", ".midi"}
@@ -41,10 +40,10 @@ class Job:
     """One piece to prepare: where it comes from and what is known of it."""
     id: str
     source: str                      # a path, or "music21:<corpus path>"
-    valence: Optional[int] = None
-    arousal: Optional[int] = None
-    split: Optional[str] = None
-    beats: Optional[str] = None      # POP909: the song's beat_midi.txt (bar lines from the annotations)
+    valence: int | None = None
+    arousal: int | None = None
+    split: str | None = None
+    beats: str | None = None      # POP909: the song's beat_midi.txt (bar lines from the annotations)
 
 
 def piece_id(source: str) -> str:
@@ -52,7 +51,7 @@ def piece_id(source: str) -> str:
     return f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
 
 
-def emopia_labels(name: str) -> tuple[Optional[int], Optional[int]]:
+def emopia_labels(name: str) -> tuple[int | None, int | None]:
     match = EMOPIA_NAME.match(name)
     if not match:
         return None, None
@@ -127,7 +126,7 @@ def pop909_jobs(folder: Path) -> Iterator[Job]:
                   beats=str(pop909.beat_file(path)))
 
 
-def music21_jobs(what: str, limit: Optional[int]) -> Iterator[Job]:
+def music21_jobs(what: str, limit: int | None) -> Iterator[Job]:
     """Pieces of the music21 corpus that ships with the installed package (nothing is downloaded)."""
     try:
         from music21 import corpus
@@ -207,8 +206,8 @@ def write_piece(target: Path, tokens, rhythm, key, entry: dict) -> None:
     os.replace(partial, target)
 
 
-def prepare(sources: list[Path], out_dir: Path, labels_csv: Optional[Path] = None, workers: int = 1,
-            music21: Optional[str] = None, music21_limit: Optional[int] = None, bar_len: int = 128,
+def prepare(sources: list[Path], out_dir: Path, labels_csv: Path | None = None, workers: int = 1,
+            music21: str | None = None, music21_limit: int | None = None, bar_len: int = 128,
             min_bars: int = 2, progress: bool = True, pop909_dirs: Iterable[Path] = ()) -> dict:
     """Prepare MIDI files and folders (`sources`; a folder with midis/ and annotations/ is read as
     POP909), the POP909 folders `pop909_dirs` and, optionally, music21 corpus pieces into out_dir."""
@@ -299,7 +298,7 @@ def pop909_counts(results: list[dict]) -> dict:
             **dict(sorted(totals.items()))}
 
 
-def quadrant_name(valence: Optional[int], arousal: Optional[int]) -> str:
+def quadrant_name(valence: int | None, arousal: int | None) -> str:
     if valence is None or arousal is None:
         return "unlabelled"
     return quadrant(valence, arousal)

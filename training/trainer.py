@@ -31,21 +31,36 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
-
-from cdgmvae.engine.checkpoint import (check_file_limit, file_entries, load_checkpoint, load_model, load_weights,
-                                       read_header, save_checkpoint, save_model, weights_files, write_json)
+from cdgmvae.engine.checkpoint import (
+    check_file_limit,
+    file_entries,
+    load_checkpoint,
+    load_model,
+    load_weights,
+    read_header,
+    save_checkpoint,
+    save_model,
+    weights_files,
+    write_json,
+)
 from cdgmvae.engine.config import ModelConfig, preset
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
 from cdgmvae.engine.vocab import PAD
 from cdgmvae.training.batch import Batch
-from cdgmvae.training.dataset import (Piece, SegmentSampler, hide_labels, load_prepared, split_holdout,
-                                     whole_piece_batches)
+from cdgmvae.training.dataset import (
+    Piece,
+    SegmentSampler,
+    hide_labels,
+    load_prepared,
+    split_holdout,
+    whole_piece_batches,
+)
 from cdgmvae.training.losses import LossSettings, beta_at, total_loss
 from cdgmvae.training.schedule import default_warmup, lr_at
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 # Options that must match for --resume to continue the same run.
 RESUME_MUST_MATCH = ("config", "seed", "batch", "rho", "holdout", "init_from")

@@ -5,11 +5,12 @@ import argparse
 import json
 from pathlib import Path
 
-from cdgmvae.commands.common import read_piece
 from cdgmvae.engine.emotion import quadrant
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import DEFAULT_MODEL, Generator
 from cdgmvae.engine.midi_reader import MidiReadError
+
+from cdgmvae.commands.common import read_piece
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

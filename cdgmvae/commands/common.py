@@ -51,7 +51,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def generator_from_args(args: argparse.Namespace, **controls) -> Generator:
     import torch
-
     from cdgmvae.engine.generator import Generator
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from cdgmvae.commands.common import add_model_arguments, generator_from_args
 from cdgmvae.training.control import evaluate_control, markdown
+
+from cdgmvae.commands.common import add_model_arguments, generator_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import torch
-
-from cdgmvae.commands.common import add_checkpoint_argument
 from cdgmvae.engine.backends import BACKENDS, backend_named, unavailable_reason
 from cdgmvae.engine.decoding import export_step
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import Generator
+
+from cdgmvae.commands.common import add_checkpoint_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

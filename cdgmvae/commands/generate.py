@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cdgmvae.commands.common import add_model_arguments, generator_from_args, write_bars
 from cdgmvae.engine.emotion import EMOTIONS, emotion_va, nearest_emotion
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import PITCH_NAMES, parse_tonic
+
+from cdgmvae.commands.common import add_model_arguments, generator_from_args, write_bars
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Callable
 
 from cdgmvae.bridge.clock import InternalClock, LinkClock
 from cdgmvae.bridge.generator_process import GeneratorProcess
@@ -18,10 +18,11 @@ from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_host_port, par
 from cdgmvae.bridge.osc_spec import EMOTION_VA, EMOTIONS
 from cdgmvae.bridge.scheduler import Scheduler, Settings
 from cdgmvae.bridge.sources import LiveControls, SourceFactory, clip_source, slow_source
-from cdgmvae.commands.common import add_backend_argument, add_checkpoint_argument
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, MAX_KEY_STRENGTH
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import parse_tonic
+
+from cdgmvae.commands.common import add_backend_argument, add_checkpoint_argument
 
 log = logging.getLogger("cdgmvae.live")
 GENERATOR_START_TIMEOUT = 300.0  # loading a model from a slow disk

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cdgmvae.commands.common import add_model_arguments, generator_from_args, read_piece, write_bars
 from cdgmvae.engine.key_guidance import tonic_of
+
+from cdgmvae.commands.common import add_model_arguments, generator_from_args, read_piece, write_bars
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

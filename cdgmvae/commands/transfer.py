@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cdgmvae.commands.common import add_model_arguments, generator_from_args, read_piece, write_bars
 from cdgmvae.engine.emotion import EMOTIONS, emotion_va, quadrant
 from cdgmvae.engine.errors import UserError
+
+from cdgmvae.commands.common import add_model_arguments, generator_from_args, read_piece, write_bars
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from live_harness import KICK, Live, MidiRecorder, die_with_parent, realtime_allowed, wait_until
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from cdgmvae.bridge.osc_spec import TABLE, markdown_table
 from live_harness import REPO
 

@@ -7,9 +7,8 @@ from collections import Counter
 
 import mido
 import pytest
-
-from live_harness import KICK
 from cdgmvae.engine.notes import TRACK_CHANNEL
+from live_harness import KICK
 
 BPM = 240.0
 BAR = 4 * 60.0 / BPM

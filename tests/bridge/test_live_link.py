@@ -10,7 +10,6 @@ import textwrap
 import time
 
 import pytest
-
 from cdgmvae.bridge.clock import QUANTUM
 from live_harness import KICK
 

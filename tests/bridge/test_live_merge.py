@@ -7,8 +7,6 @@ import functools
 from collections import Counter
 
 from bar_sources import RepeatBar
-from live_harness import jack_port
-
 from cdgmvae.bridge.clock import InternalClock
 from cdgmvae.bridge.generator_process import GeneratorProcess
 from cdgmvae.bridge.midi_out import MidiOut, open_output
@@ -17,6 +15,8 @@ from cdgmvae.bridge.scheduler import Scheduler, Settings
 from cdgmvae.bridge.sources import LiveControls
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import GridNote
+from live_harness import jack_port
+
 from tests.midi_check import CHANNEL, play
 
 BPM = 240.0

@@ -6,9 +6,8 @@ import subprocess
 import time
 
 import mido
-from pythonosc.osc_message_builder import OscMessageBuilder
-
 from live_harness import jack_port
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 BPM = 240.0
 SIXTEENTH = 60.0 / BPM / 4

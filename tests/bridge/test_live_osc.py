@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from pythonosc.osc_message_builder import OscMessageBuilder
-
 from cdgmvae.bridge.osc_spec import CONTROLS, FEEDBACK, feedback_name
 from cdgmvae.engine import codec
 from cdgmvae.engine.features import PITCH_NAMES, clip_profile, key_scores
 from live_harness import free_udp_port, wait_until
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 BPM = "240"
 BAR = 4 * 60 / float(BPM)  # seconds

@@ -15,13 +15,21 @@ import time
 from pathlib import Path
 
 import pytest
-from pythonosc.osc_bundle_builder import OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
-
-from cdgmvae.bridge.osc_server import (IMMEDIATELY, Invalid, LiveState, OscServer, matching, parse_message,
-                                       parse_networks, split_packet, time_tag_seconds)
+from cdgmvae.bridge.osc_server import (
+    IMMEDIATELY,
+    Invalid,
+    LiveState,
+    OscServer,
+    matching,
+    parse_message,
+    parse_networks,
+    split_packet,
+    time_tag_seconds,
+)
 from cdgmvae.bridge.osc_spec import BY_ADDRESS, CONTROLS, FEEDBACK
 from cdgmvae.bridge.sources import LiveControls
+from pythonosc.osc_bundle_builder import OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "osc"
 needs_oscsend = pytest.mark.skipif(shutil.which("oscsend") is None,

@@ -5,15 +5,14 @@ import math
 
 import mido
 import pytest
-
 from cdgmvae.bridge.clock import InternalClock, Timeline
 from cdgmvae.bridge.midi_in import grid_bars
 from cdgmvae.bridge.midi_out import MidiFileRecorder
 from cdgmvae.bridge.osc_server import Invalid, LiveState, validate
 from cdgmvae.bridge.osc_spec import BY_ADDRESS
-from cdgmvae.engine.playback import Player
 from cdgmvae.bridge.sources import DATA_DIR, DEFAULT_CLIP, ClipSource, LiveControls
 from cdgmvae.engine.notes import GridNote
+from cdgmvae.engine.playback import Player
 
 
 @pytest.mark.parametrize("address, params, value", [
