@@ -195,8 +195,14 @@ class CDGMVAE(nn.Module):
         """tokens [B, T, L] (any T) -> per-bar posterior parameters q(z_r|x), q(z_k|x)."""
         emb = self.embed(tokens)
         mu_r, sigma_r = self.enc_r(emb, tokens, onset_summary(tokens, self.token_position, self.token_is_pitch))
-        mu_k, sigma_k = self.enc_k(emb, tokens, key_summary(tokens, self.token_pitch_class, self.key_profiles))
-        return Latents(mu_r, sigma_r, mu_k, sigma_k)
+        return Latents(mu_r, sigma_r, *self._encode_key(emb, tokens))
+
+    def encode_key(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens [B, T, L] -> q(z_k|x) alone: mu_k, sigma_k [B, T, l] (half the work of `encode`)."""
+        return self._encode_key(self.embed(tokens), tokens)
+
+    def _encode_key(self, emb: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        return self.enc_k(emb, tokens, key_summary(tokens, self.token_pitch_class, self.key_profiles))
 
     def sample(self, latents: Latents) -> tuple[Tensor, Tensor]:
         """z = mu + sigma * eps while training (Eq 21); z = mu in eval mode."""
