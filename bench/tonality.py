@@ -2,10 +2,12 @@
 
     python bench/tonality.py [--strengths 0 1 2 3] [--pieces 12] [--bars 16] [--backend compiled] [--json]
 
-Per set of pieces, with the Krumhansl-Schmuckler key profiles the reference classifier uses: how well a
-whole clip fits its best key, its major-minus-minor strength, how well each bar fits its own best key,
-and how often the next bar has the same best key. EMOPIA: the bundled clips' first --bars bars, split by
-valence; generated: --pieces pieces per valence (0 and 1) at arousal 0.5, seeds 0.. .
+Per set of pieces, with the Krumhansl-Schmuckler key profiles the reference classifier uses
+(training/quality.py's `tonality`): how well a whole clip fits its best key, its major-minus-minor
+strength, how well each bar fits its own best key, and how often the next bar has the same best key.
+bench/quality.py measures the same, and more, on MIDI files read without the project's codec. EMOPIA:
+the bundled clips' first --bars bars, split by valence; generated: --pieces pieces per valence (0 and 1)
+at arousal 0.5, seeds 0.. .
 """
 from __future__ import annotations
 
@@ -18,29 +20,22 @@ import numpy as np
 import torch
 from cdgmvae.engine import codec
 from cdgmvae.engine.emotion import EMOTION_VA, QUADRANTS
-from cdgmvae.engine.features import clip_profile, key_scores, major_minus_minor, pitch_class_profile
 from cdgmvae.engine.generator import Generator
 from cdgmvae.engine.notes import GridNote
+from cdgmvae.training import quality
 
 EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia" / "midis"
 
 
 def tonality(pieces: Sequence[Sequence[Sequence[GridNote]]]) -> dict:
-    clip_fit, mode, bar_fit, same_key = [], [], [], []
-    for bars in pieces:
-        scores = key_scores(clip_profile(bars))
-        clip_fit.append(scores.max())
-        mode.append(major_minus_minor(scores))
-        keys = []
-        for bar in bars:
-            profile = pitch_class_profile(bar)
-            if profile.any():
-                bar_scores = key_scores(profile)
-                bar_fit.append(bar_scores.max())
-                keys.append(int(bar_scores.argmax()))
-        same_key += [a == b for a, b in zip(keys, keys[1:])]
-    return {"clip_key_fit": float(np.mean(clip_fit)), "major_minus_minor": float(np.mean(mode)),
-            "bar_key_fit": float(np.mean(bar_fit)), "next_bar_same_key": float(np.mean(same_key)),
+    """Means over pieces of training/quality.py's tonality measures; the next bar in the same key pooled
+    over all pairs of consecutive keyed bars."""
+    rows = [quality.tonality(bars) for bars in pieces]
+    pairs = sum(r["key_pairs"] for r in rows)
+    return {"clip_key_fit": float(np.mean([r["key_fit"] for r in rows])),
+            "major_minus_minor": float(np.mean([r["major_minus_minor"] for r in rows])),
+            "bar_key_fit": float(np.nanmean([r["bar_key_fit"] for r in rows])),
+            "next_bar_same_key": sum(r["same_key_pairs"] for r in rows) / pairs if pairs else float("nan"),
             "pieces": len(pieces)}
 
 

@@ -2,14 +2,19 @@
 
 A piece is a chain of bars. For each bar the generator picks latents z_r (rhythm, arousal) and z_k (key,
 valence), decodes the bar token by token with the previous bar as memory, and keeps this bar's memory
-for the next. Emotion sets a target on the line between each factor's two mixture components; each new
-bar's latents move from the current ones toward the target by lambda (Eq 23 applied per bar), so small
-lambda glides and lambda = 1 jumps.
+for the next. Each new bar's emotion moves from the current one toward the target by lambda (Eq 23
+applied per bar), so small lambda glides and lambda = 1 jumps.
+
+With a latent prior beside the model (engine/prior.py, written by `cdgmvae fit-prior`), a bar's latents
+are drawn from it, given the previous bar's latents and the valence and arousal of the path. Without
+one, as in the paper, they are drawn independently around the path's point on the line between each
+factor's two mixture components.
 """
 from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,10 +25,12 @@ from cdgmvae.engine import vocab as V
 from cdgmvae.engine.backends import decoding_model
 from cdgmvae.engine.controls import Controls
 from cdgmvae.engine.decoding import make_bar_decoder
+from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.notes import GridNote
+from cdgmvae.engine.prior import LatentPrior
 from cdgmvae.engine.sampling import race_clocks
 from torch import Tensor
 from tqdm import tqdm
@@ -52,14 +59,25 @@ class Generator:
 
     seed: the same seed, controls and backend give the same bars (None: a new piece each time); backend: a
     row of engine/backends.py; candidates: K bars decoded at once per bar, the one whose inferred emotion
-    is nearest the target kept; min_tokens: EOS held back until a bar has that many tokens (benchmarks).
+    is nearest the target kept; prior: the latent prior that draws each bar's latents (engine/prior.py;
+    None: the paper's mixture draws); min_tokens: EOS held back until a bar has that many tokens (benchmarks).
     Raises UserError for a backend that is unknown or cannot run on the model's device.
     """
 
     def __init__(self, model: CDGMVAE, seed: int | None = None, backend: str = "eager",
-                 candidates: int = 1, controls: Controls = Controls(), min_tokens: int = 0):
+                 candidates: int = 1, controls: Controls = Controls(), min_tokens: int = 0,
+                 prior: LatentPrior | None = None):
         self.model = model.eval()
         self.device = next(model.parameters()).device
+        if prior is not None and prior.d_latent != model.cfg.d_latent:
+            raise UserError(f"the latent prior has l = {prior.d_latent}, the model l = {model.cfg.d_latent}")
+        self.prior = prior.to(self.device) if prior is not None else None
+        self.prior_note: str | None = None  # why there is no prior: shown once at the first mixture draw
+        # The prior's state (True): z_k is the key encoder's posterior mean of the bar just played, z_r the
+        # latents drawn for it. The prior was fitted on encoded bars, and a drawn z_k need not be where the
+        # encoder puts a bar in a key: the key carries on from the music, not from the draw. False: the drawn
+        # latents, both (measured in MODEL.md).
+        self.state_from_bars = True
         self.candidates = candidates
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
@@ -69,10 +87,16 @@ class Generator:
         self.reset(seed)
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, device: str = "cpu", **kwargs) -> Generator:
+    def load(cls, checkpoint: str | Path | None = None, device: str = "cpu", use_prior: bool = True,
+             **kwargs) -> Generator:
+        """The model of a folder or file (default: the bundled one) and the latent prior beside it, if any
+        (`use_prior=False`: the paper's mixture draws)."""
         from cdgmvae.engine.checkpoint import load_model
         model, _ = load_model(checkpoint or DEFAULT_MODEL, device=device)
-        return cls(model, **kwargs)
+        prior, note = find_prior(checkpoint or DEFAULT_MODEL) if use_prior else (None, None)
+        generator = cls(model, prior=prior, **kwargs)
+        generator.prior_note = note
+        return generator
 
     # --- state --------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
@@ -83,8 +107,10 @@ class Generator:
         # drawn on the CPU: the same seed gives the same key on every device
         self.tonic = int(torch.randint(12, (1,), generator=torch.Generator().manual_seed(seed)))
         self.memory: BarMemory | None = None
-        self.z_r: Tensor | None = None
+        self.z_r: Tensor | None = None   # without a prior: the path's latents; with one: the last bar's
         self.z_k: Tensor | None = None
+        self.path: tuple[float, float] | None = None  # (valence, arousal) of the last bar, with a prior
+        self.played: list[list[int]] = []  # the last two bars' tokens, with a prior: the encoder's input
 
     def set_controls(self, **changes) -> None:
         """Change the target emotion, lambda, temperature, ... from the next bar on."""
@@ -106,6 +132,11 @@ class Generator:
         valence and arousal of the latents' path in [0, 1] (before the spread), seconds it took, and the other
         candidates' tokens. Controls are checked when they are set (ValueError), so this raises nothing for
         them; the first call of a compiling backend waits for the compiler."""
+        if self.prior is not None:
+            return self._next_bar_from_prior()
+        if self.prior_note:
+            warnings.warn(self.prior_note, stacklevel=2)
+            self.prior_note = None
         c = self.controls
         target_r, target_k = self.target(c.valence, c.arousal)
         if self.z_r is None:
@@ -117,6 +148,28 @@ class Generator:
         z_k = self._spread(self.z_k, self.model.prior_k.log_vars, c.valence)
         return self.decode_bar(z_r, z_k)
 
+    def _next_bar_from_prior(self) -> Bar:
+        """The path moves toward the target by lambda; each candidate's latents are drawn from the prior
+        given the last bar's latents and the path's previous and new point."""
+        c = self.controls
+        previous = self.path
+        if previous is None:
+            self.path = (c.valence, c.arousal)
+        else:
+            self.path = tuple(p + c.lam * (t - p) for p, t in zip(previous, (c.valence, c.arousal)))
+        noise = torch.randn(self.candidates, 2 * self.prior.d_latent, generator=self.rng, device=self.device)
+        last = None if self.z_r is None or previous is None else torch.cat([self.z_r, self.z_k])
+        z = self.prior.draw(noise, self.path, last, previous, c.variety)
+        z_r, z_k = self.prior.split(z)
+        bar = self.decode_bar(z_r, z_k, position=self.path)
+        self.played = self.played[-1:] + [bar.tokens]
+        if self.state_from_bars:
+            # the bar's key as the encoder hears it, with the bar before as its memory (z_r barely persists
+            # from bar to bar in encoded pieces; it stays the drawn one)
+            mu_k, _ = self.model.encode_key(tokens_tensor(self.played, self.model.cfg.bar_len, self.device))
+            self.z_k = mu_k[0, -1]
+        return bar
+
     def _spread(self, z: Tensor, log_vars: Tensor, level: float) -> Tensor:
         """One latent per candidate: z plus noise of the interpolated prior's standard deviation."""
         std = torch.exp(0.5 * (log_vars[0] + level * (log_vars[1] - log_vars[0]))).detach()
@@ -124,14 +177,18 @@ class Generator:
         return z + self.controls.variety * std * noise
 
     @torch.no_grad()
-    def decode_bar(self, z_r: Tensor, z_k: Tensor) -> Bar:
-        """Decode one bar for each candidate's latents [K, l]; keep the best; carry its memory on."""
+    def decode_bar(self, z_r: Tensor, z_k: Tensor, position: tuple[float, float] | None = None) -> Bar:
+        """Decode one bar for each candidate's latents [K, l]; keep the best; carry its memory on (and,
+        with a latent prior, its latents). `position`: the path's (valence, arousal); default: where the
+        path's latents (or the first candidate's) lie between the mixture components."""
         started = time.perf_counter()
         c = self.controls
         # the path's position, without the bar's own spread: what a controller shows, and the mode key
         # guidance pulls toward
-        valence, arousal = self.position_of(self.z_r if self.z_r is not None else z_r[0],
-                                            self.z_k if self.z_k is not None else z_k[0])
+        if position is None:
+            position = self.position_of(self.z_r if self.z_r is not None else z_r[0],
+                                        self.z_k if self.z_k is not None else z_k[0])
+        valence, arousal = position
         bias = None
         if c.key_strength:
             bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength)
@@ -146,6 +203,8 @@ class Generator:
         token = torch.full((self.candidates,), V.BAR, dtype=torch.long, device=self.device)
         tokens = self.decode_tokens(token, clocks, *settings, min_length)
         best = self._choose(tokens, z_r, z_k)
+        if self.prior is not None:
+            self.z_r, self.z_k = z_r[best].clone(), z_k[best].clone()  # the prior's state
         self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
                                 (self.cache.tokens[best: best + 1] != V.PAD))
         bars = [until_eos(row) for row in tokens.tolist()]
@@ -231,8 +290,10 @@ class Generator:
     def continue_from(self, bars: Sequence[Sequence[int]]) -> None:
         """Live transfer: take the latents of played bars as the current ones and their last bar as memory,
         so the next bars continue them while moving toward the target by lambda."""
-        mu_r, mu_k, _, _ = self.encode_piece(bars)
+        mu_r, mu_k, p_a, p_v = self.encode_piece(bars)
         self.z_r, self.z_k = mu_r[-1], mu_k[-1]
+        self.path = (float(p_v), float(p_a))  # the prior moves on from the emotion q(y|x) hears in them
+        self.played = [list(bar) for bar in bars[-2:]]
         self.tonic = tonic_of(bars)
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
@@ -241,6 +302,23 @@ class Generator:
 def progress_bar(total: int, what: str, progress: bool) -> tqdm:
     """A tqdm bar on stderr, shown only for long work (`total` >= PROGRESS_BARS bars) when asked for."""
     return tqdm(total=total, desc=what, unit="bar", file=sys.stderr, disable=not progress or total < PROGRESS_BARS)
+
+
+def find_prior(checkpoint: str | Path) -> tuple[LatentPrior | None, str | None]:
+    """(the latent prior beside a model: prior.json next to its JSON, fitted on these very weights; None
+    and a note that says why generation falls back to the mixture draws)."""
+    from cdgmvae.engine.checkpoint import read_header, resolve
+    from cdgmvae.engine.prior import PRIOR_NAME
+    model_json = resolve(checkpoint)
+    prior_json = model_json.parent / f"{PRIOR_NAME}.json"
+    fallback = "each bar's latents are drawn independently from the emotion's mixture components"
+    if not prior_json.is_file():
+        return None, f"no latent prior beside {model_json} (`cdgmvae fit-prior` fits one): {fallback}"
+    prior = LatentPrior.load(prior_json)
+    if prior.info.get("model_weights_sha256") != read_header(model_json)["weights_sha256"]:
+        return None, (f"{prior_json} was fitted on other weights than {model_json}'s, so it is not used "
+                      f"(fit it again with `cdgmvae fit-prior`): {fallback}")
+    return prior, None
 
 
 def until_eos(tokens: list[int]) -> list[int]:

@@ -221,6 +221,12 @@ class CDGMVAE(nn.Module):
                                                                       self.key_profiles), memory_k)
         return Latents(mu_r, sigma_r, mu_k, sigma_k, (memory_r, memory_k))
 
+    def encode_key(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens [B, T, L] -> q(z_k|x) alone: mu_k, sigma_k [B, T, l] (half the work of `encode`)."""
+        mu_k, sigma_k, _ = self.enc_k(self.embed(tokens), tokens,
+                                      key_summary(tokens, self.token_pitch_class, self.key_profiles), None)
+        return mu_k, sigma_k
+
     def sample(self, latents: Latents) -> tuple[Tensor, Tensor]:
         """z = mu + sigma * eps while training (Eq 21); z = mu in eval mode."""
         if not self.training:

@@ -1,0 +1,239 @@
+"""How generated pieces compare with real ones: one table of the measures of training/quality.py.
+
+    python bench/quality.py [--priors mixture default] [--guidance 0 3] [--pieces 8] [--bars 16]
+                            [--rebuild 32] [--generated DIR ...] [--real DIR --real-list FILE]
+                            [--train DIR --train-list FILE] [--checkpoint C] [--out DIR] [--json]
+
+Rows:
+- real: the reference pieces (default: EMOPIA's validation clips), whole;
+- each --generated folder of MIDI files, as it is;
+- generated here: for each latent prior (`mixture`: the paper's independent mixture draws; `default`: the
+  prior beside the model; or a prior's JSON file; `@drawn` after either: the prior's state is the drawn
+  latents) and key-guidance strength (0: off), --pieces pieces of --bars bars per quadrant, seeds 0..,
+  written as MIDI files and read back;
+- rebuild: --rebuild reference pieces through `transfer --lambda 0` at temperature 0.3, per guidance
+  strength, scored against their sources (note F1, per-bar pitch-class F1).
+
+Every piece is read from its MIDI file with mido (training/quality.py), not with the project's codec. The
+judge columns are the reference classifier (training/baseline.json) on the pieces read back: how often
+it hears the valence and the arousal asked for. Novelty: the largest share of a 4-bar span's notes (with
+at least --min-span-notes notes) found under one transposition in a 4-bar span of a training piece
+(default: EMOPIA's training clips); the real row shows what unseen human music scores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from cdgmvae.engine import codec
+from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va
+from cdgmvae.engine.generator import Controls, Generator, find_prior
+from cdgmvae.engine.prior import LatentPrior
+from cdgmvae.training.baseline import LogisticRegression, clip_features
+from cdgmvae.training.control import BASELINE
+from cdgmvae.training.quality import (
+    NoveltyIndex,
+    list_names,
+    measure_piece,
+    midi_files,
+    note_f1,
+    pitch_class_f1,
+    read_folder,
+    read_midi,
+    summarise,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EMOPIA = ROOT / "data" / "emopia"
+REBUILD_TEMPERATURE = 0.3
+COLUMNS = (("h1", "H1", ".2f"), ("h4", "H4", ".2f"), ("gs", "GS", ".3f"), ("key_fit", "key fit", ".3f"),
+           ("next_bar_same_key", "next bar same key", ".3f"), ("notes_per_bar", "notes/bar", ".1f"),
+           ("velocity", "velocity", ".0f"), ("polyphony", "polyphony", ".2f"), ("empty_bars", "empty bars", ".3f"),
+           ("stacked", "stacked", ".4f"), ("judge_valence", "judge valence", ".2f"),
+           ("judge_arousal", "judge arousal", ".2f"), ("novelty", "novelty (max overlap)", ".2f"),
+           ("note_f1", "rebuild note F1", ".3f"), ("pitch_class_f1", "rebuild pitch-class F1", ".3f"))
+
+
+def files_of(folder: Path, names_file: Path | None) -> list[Path]:
+    return midi_files(folder, list_names(names_file) if names_file else None)
+
+
+def novelty(index: NoveltyIndex, pieces, min_notes: int) -> dict:
+    overlaps = [index.largest_overlap(p, min_notes) for p in pieces]
+    worst = max(overlaps, key=lambda o: o.share)
+    return {"novelty": worst.share, "novelty_where": asdict(worst),
+            "novelty_mean": float(np.mean([o.share for o in overlaps]))}
+
+
+def measure_set(pieces, index: NoveltyIndex | None, min_notes: int) -> dict:
+    row = summarise([measure_piece(p) for p in pieces])
+    if index is not None:
+        row |= novelty(index, pieces, min_notes)
+    return row
+
+
+def generate_set(generator: Generator, folder: Path, pieces: int, bars: int) -> tuple[list[Path], list[tuple]]:
+    """--pieces pieces per quadrant written as MIDI; returns the files and each one's (valence, arousal)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = generator.controls
+    files, targets = [], []
+    for emotion in EMOTIONS:
+        valence, arousal = emotion_va(emotion)
+        generator.controls = replace(base, valence=valence, arousal=arousal, lam=1.0)
+        for seed in range(pieces):
+            generator.reset(seed)
+            path = folder / f"{QUADRANTS[emotion]}_{emotion}_{seed:03d}.mid"
+            codec.decode([b.tokens for b in generator.generate(bars)]).write(str(path))
+            files.append(path)
+            targets.append((valence, arousal))
+    generator.controls = base
+    return files, targets
+
+
+def judge(pieces, targets) -> dict:
+    baseline = LogisticRegression.load(BASELINE)
+    hits = np.array([(baseline.probabilities(clip_features(p.bars()))[0] >= 0.5) == (np.array([a, v]) >= 0.5)
+                     for p, (v, a) in zip(pieces, targets)])
+    return {"judge_arousal": float(hits[:, 0].mean()), "judge_valence": float(hits[:, 1].mean())}
+
+
+def rebuild(generator: Generator, sources: list[Path], folder: Path) -> dict:
+    """transfer --lambda 0 at temperature 0.3 of each source, written, read back and scored."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = generator.controls
+    generator.controls = replace(base, temperature=REBUILD_TEMPERATURE)
+    notes, classes = [], []
+    for source in sources:
+        bars = codec.encode(source, generator.model.cfg.bar_len).bars
+        rebuilt = generator.transfer(bars, valence=1.0, arousal=1.0, lam=0.0)
+        path = folder / source.name
+        codec.decode([b.tokens for b in rebuilt]).write(str(path))
+        reference, back = read_midi(source), read_midi(path)
+        notes.append(note_f1(reference, back))
+        classes.append(pitch_class_f1(reference, back))
+    generator.controls = base
+    return {"pieces": len(sources), "note_f1": float(np.mean(notes)), "pitch_class_f1": float(np.mean(classes))}
+
+
+def load_prior(spec: str, checkpoint) -> tuple[LatentPrior | None, bool, str]:
+    """(prior, whether its state comes from the bars played, label) for --priors' `mixture`, `default` or a
+    JSON path, each with `@drawn` for a prior whose state is the drawn latents."""
+    name, _, state = spec.partition("@")
+    from_bars = state != "drawn"
+    if name == "mixture":
+        return None, from_bars, "mixture (paper)"
+    if name == "default":
+        prior, note = find_prior(checkpoint or (ROOT / "engine" / "default_model"))
+        if prior is None:
+            raise SystemExit(f"bench/quality.py: {note}")
+    else:
+        prior = LatentPrior.load(name)
+    where = "" if name == "default" else f" {Path(name).parent.name}"
+    return prior, from_bars, f"prior {prior.kind}{where}, state {'from the bars' if from_bars else 'drawn'}"
+
+
+def markdown(rows: dict) -> str:
+    used = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
+    lines = ["| pieces | n | " + " | ".join(c[1] for c in used) + " |", "|---|---|" + "---|" * len(used)]
+    for name, r in rows.items():
+        cells = []
+        for key, _, fmt in used:
+            value = r.get(key)
+            cells.append("-" if value is None or (isinstance(value, float) and math.isnan(value)) else
+                         format(value, fmt))
+        lines.append(f"| {name} | {r.get('pieces', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--real", type=Path, default=EMOPIA / "midis", help="folder of reference MIDI files")
+    parser.add_argument("--real-list", type=Path, default=EMOPIA / "val_clip.csv",
+                        help="which of them (one name a line, or a CSV with a clip_name column); 'all' for all")
+    parser.add_argument("--train", type=Path, default=EMOPIA / "midis", help="folder of training MIDI files")
+    parser.add_argument("--train-list", type=Path, default=EMOPIA / "train_clip.csv",
+                        help="which of them are training pieces (as --real-list); 'all' for all")
+    parser.add_argument("--generated", type=Path, nargs="*", default=[], help="folders of generated MIDI files")
+    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the bundled model)")
+    parser.add_argument("--priors", nargs="*", default=["mixture", "default"],
+                        help="mixture, default (the prior beside the model) or prior JSON files; with @drawn, the "
+                             "prior's state is the drawn latents rather than the bars played")
+    parser.add_argument("--variety", type=float, default=Controls.variety, help="the generator's variety")
+    parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 3.0], help="key-guidance strengths")
+    parser.add_argument("--pieces", type=int, default=8, help="generated pieces per quadrant (default 8)")
+    parser.add_argument("--bars", type=int, default=16, help="bars per generated piece (default 16)")
+    parser.add_argument("--rebuild", type=int, default=32, help="reference pieces to rebuild (0: none; default 32)")
+    parser.add_argument("--min-span-notes", type=int, default=8,
+                        help="novelty looks at 4-bar spans of at least this many notes (default 8)")
+    parser.add_argument("--no-novelty", action="store_true", help="skip the novelty search")
+    parser.add_argument("--out", type=Path, help="keep the generated MIDI files here (default: a temporary folder)")
+    parser.add_argument("--backend", default="compiled")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+
+    def listed(value: Path):
+        return None if str(value) == "all" else value
+    real_files = files_of(args.real, listed(args.real_list))
+    real, skipped = read_folder(real_files)
+    index = None
+    if not args.no_novelty:
+        train, train_skipped = read_folder(files_of(args.train, listed(args.train_list)))
+        skipped += train_skipped
+        index = NoveltyIndex(train)
+    rows = {f"real: {args.real.name} ({args.real_list.name if listed(args.real_list) else 'all'})":
+            measure_set(real, index, args.min_span_notes)}
+    for folder in args.generated:
+        pieces, more = read_folder(midi_files(folder))
+        skipped += more
+        rows[f"generated: {folder}"] = measure_set(pieces, index, args.min_span_notes)
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="cdgmvae-quality-"))
+    generator = None
+    if args.priors or args.rebuild:
+        generator = Generator.load(args.checkpoint, backend=args.backend, seed=0, use_prior=False)
+    for spec in args.priors:
+        prior, generator.state_from_bars, label = load_prior(spec, args.checkpoint)
+        generator.prior = prior
+        for strength in args.guidance:
+            generator.controls = Controls(key_strength=strength, variety=args.variety)
+            folder = out / f"{label.split()[0]}-{len(rows)}-key{strength:g}"
+            files, targets = generate_set(generator, folder, args.pieces, args.bars)
+            pieces, _ = read_folder(files)
+            rows[f"{label}, key guidance {strength:g}"] = measure_set(pieces, index, args.min_span_notes) | \
+                judge(pieces, targets)
+    if generator is not None:
+        generator.prior = None  # rebuilding decodes the sources' own latents
+    for strength in args.guidance if args.rebuild else []:
+        generator.controls = Controls(key_strength=strength)
+        rows[f"rebuild (lambda 0, T {REBUILD_TEMPERATURE}), key guidance {strength:g}"] = rebuild(
+            generator, real_files[: args.rebuild], out / f"rebuild-key{strength:g}")
+    report = {"rows": rows, "skipped": skipped, "seconds": round(time.perf_counter() - started, 1),
+              "settings": {k: str(v) for k, v in vars(args).items()}}
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    print(markdown(rows))
+    for name, r in rows.items():
+        where = r.get("novelty_where")
+        if where and where["share"]:
+            print(f"{name}: largest overlap {where['share']:.2f} of {where['notes']} notes, {where['piece']} bar "
+                  f"{where['bar'] + 1} ~ {where['source']} bar {where['source_bar'] + 1}, "
+                  f"transposed {where['transposition']:+d}")
+    if skipped:
+        print(f"skipped {len(skipped)} files: " + "; ".join(skipped[:5]), file=sys.stderr)
+    print(f"{report['seconds']:.0f} s; generated files in {out}")
+
+
+if __name__ == "__main__":
+    main()
