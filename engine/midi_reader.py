@@ -22,12 +22,12 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import symusic
 from cdgmvae.engine.errors import UserError
 
-MidiSource = Union[str, Path, bytes, Any]  # a path, the file's bytes, or an object with save(file=)/write(file)
+MidiSource = str | Path | bytes | Any  # a path, the file's bytes, or an object with save(file=)/write(file)
 HEADER = b"MThd"
 TRACK = b"MTrk"
 
