@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs, runs the main job on the bundled default model
-#   make test   same venv, runs the whole test suite
+#   make test   same venv, runs ruff and then the whole test suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,6 +21,7 @@ demo: venv
 	$(PY) -m cdgmvae demo --out out/demo
 
 test: venv
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 # regenerate the device and the TouchOSC layout from the OSC table, then build the .amxd

@@ -31,7 +31,8 @@ TOKENS = 128
 def machine(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
 
 
 def sync(device: str) -> None:

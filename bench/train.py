@@ -32,7 +32,8 @@ def fake_batch(batch: int, bars: int, bar_len: int, device: str) -> Batch:
     labels = torch.tensor([i % 2 if i < batch // 2 else -1 for i in range(batch)])
     return Batch(tokens=tokens, bar_mask=torch.ones(batch, bars, dtype=torch.bool),
                  rhythm=torch.rand(batch, bars, 16, generator=g) * 3,
-                 key=torch.randint(0, 24, (batch, bars), generator=g), arousal=labels, valence=labels.flip(0)).to(device)
+                 key=torch.randint(0, 24, (batch, bars), generator=g),
+                 arousal=labels, valence=labels.flip(0)).to(device)
 
 
 def tokens_per_second(config: str, batch: int, steps: int, device: str) -> float:

@@ -116,7 +116,7 @@ class GeneratorProcess:
         try:
             kind, payload = self.conn.recv()
         except EOFError:
-            raise GeneratorError(f"the generator process ended (exit code {self.process.exitcode})")
+            raise GeneratorError(f"the generator process ended (exit code {self.process.exitcode})") from None
         if kind == "user_error":
             raise UserError(payload)
         if kind == "error":

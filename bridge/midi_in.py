@@ -27,7 +27,7 @@ class MidiIn:
                 self.port = be.open_input(name, virtual=True, client_name=CLIENT_NAME, callback=self.receive)
                 self.label = f"virtual port '{name}'"
         except OSError as err:
-            raise UserError(f"cannot open MIDI input '{name}': {err}")
+            raise UserError(f"cannot open MIDI input '{name}': {err}") from None
 
     def receive(self, msg) -> None:
         if msg.type in ("note_on", "note_off"):

@@ -53,7 +53,7 @@ def open_output(name: str, api: str):
         if asked == "auto" and api == "jack":
             why = "there is no ALSA sequencer (/dev/snd/seq) and " + why
         raise UserError(f"cannot create the virtual MIDI port '{name}' with {api}: {why} ({err}). "
-                        f"Use {ALTERNATIVES}")
+                        f"Use {ALTERNATIVES}") from None
     label = f"{CLIENT_NAME}:{name}" if api == "jack" else name
     return port, f"virtual {api} port '{label}'"
 

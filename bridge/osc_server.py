@@ -62,7 +62,7 @@ def read_string(data: bytes, pos: int, what: str) -> tuple[str, int]:
     try:
         return data[pos:end].decode("utf-8"), padded
     except UnicodeDecodeError:
-        raise Invalid(f"not OSC: the {what} is not text")
+        raise Invalid(f"not OSC: the {what} is not text") from None
 
 
 def read_arguments(data: bytes, pos: int, tags: str, address: str) -> tuple[list, int]:
@@ -380,7 +380,7 @@ def parse_networks(addresses: list[str]) -> list:
             net = ipaddress.ip_network(text, strict=False)
         except ValueError:
             raise UserError(f"--osc-allow takes IP addresses or networks (like 192.168.1.20 or "
-                            f"192.168.1.0/24), not {text!r}")
+                            f"192.168.1.0/24), not {text!r}") from None
         if net.version == 6 and net.prefixlen >= 96 and net.network_address.ipv4_mapped is not None:
             net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
         nets.append(net)
@@ -406,7 +406,7 @@ def resolve(host: str, port: int, family: int = socket.AF_INET) -> tuple[int, tu
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as err:
-        raise UserError(f"--feedback {host}:{port}: cannot resolve {host!r} ({err.strerror})")
+        raise UserError(f"--feedback {host}:{port}: cannot resolve {host!r} ({err.strerror})") from None
     infos.sort(key=lambda info: info[0] != family)
     return infos[0][0], infos[0][4]
 
@@ -452,7 +452,7 @@ class OscServer:
         except OSError as err:
             self.sock.close()
             raise UserError(f"cannot listen for OSC on {host}:{port}: {err.strerror}; "
-                            f"choose another --osc-port or --osc-host")
+                            f"choose another --osc-port or --osc-host") from None
         self.address = self.sock.getsockname()[:2]
         try:
             self.targets = [self.route(*parse_host_port(f)) for f in feedback]

@@ -14,7 +14,8 @@ from cdgmvae.engine.errors import UserError
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     "prepare": ("cdgmvae.commands.prepare", "turn MIDI folders into a training dataset (tokens, features, labels)"),
-    "inspect": ("cdgmvae.commands.inspect", "show a MIDI file's bars, tokens, rhythm and key; optionally round-trip it"),
+    "inspect": ("cdgmvae.commands.inspect",
+                "show a MIDI file's bars, tokens, rhythm and key; optionally round-trip it"),
     "train": ("cdgmvae.commands.train", "train CDGMVAE semi-supervised (CPU, GPU, or many GPUs via torchrun)"),
     "fit-prior": ("cdgmvae.commands.fit_prior", "fit the latent prior over bar latents beside a model"),
     "classify": ("cdgmvae.commands.classify", "the emotion the model infers of MIDI files"),

@@ -177,8 +177,9 @@ def read_header(json_path: str | Path) -> dict:
     if header.get("version") != VERSION:
         raise UserError(f"{json_path} has format version {header.get('version')}, this cdgmvae reads {VERSION}")
     if header.get("vocab_fingerprint") != vocab.fingerprint():
-        raise UserError(f"{json_path} was trained with another vocabulary (fingerprint {header.get('vocab_fingerprint')},"
-                        f" this cdgmvae has {vocab.fingerprint()}); retrain or use a matching cdgmvae version")
+        raise UserError(f"{json_path} was trained with another vocabulary "
+                        f"(fingerprint {header.get('vocab_fingerprint')}, this cdgmvae has {vocab.fingerprint()}); "
+                        f"retrain or use a matching cdgmvae version")
     for key in ("config", "step"):
         if key not in header:
             raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
@@ -227,7 +228,8 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source
     problems = []
     for label, items in (("missing keys", missing), ("unexpected keys", extra), ("wrong shapes", shapes)):
         if items:
-            problems.append(f"{label}: {', '.join(items[:5])}" + (f" and {len(items) - 5} more" if len(items) > 5 else ""))
+            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+            problems.append(f"{label}: {', '.join(items[:5])}{more}")
     if problems:
         raise UserError(f"{source} does not fit this model ({'; '.join(problems)})")
     module.load_state_dict(tensors)

@@ -122,8 +122,8 @@ class Encoder(nn.Module):
     """E_r or E_k: Transformer-XL over each bar (memory: previous bar), mean-pooled to mu, sigma.
 
     A bar summary (its onset histogram or its 24 key correlations, `n_summary` numbers) goes through a
-    small MLP and is added to the pooled state. Mean pooling divides out how many notes a bar has, and a small model trained for
-    minutes on a CPU does not learn the bar's key from 640 pitch tokens: the skip hands each encoder the
+    small MLP and is added to the pooled state. Mean pooling divides out how many notes a bar has, and a small model
+    trained for minutes on a CPU does not learn the bar's key from 640 pitch tokens: the skip hands each encoder the
     statistic its factor is defined by, and the Transformer learns what lies beyond it."""
 
     def __init__(self, cfg: ModelConfig, n_summary: int):
@@ -169,7 +169,7 @@ class CDGMVAE(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        d, l = cfg.d_model, cfg.d_latent
+        d, d_latent = cfg.d_model, cfg.d_latent
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
         # Pitch tokens also get their pitch class's embedding, shared across octaves and tracks, so key
         # and mode (valence) are visible from the first layer instead of learned from 640 pitch tokens.
@@ -182,13 +182,13 @@ class CDGMVAE(nn.Module):
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.enc_r = Encoder(cfg, POSITIONS_PER_BAR)
         self.enc_k = Encoder(cfg, N_KEYS)
-        self.prior_r = GaussianMixturePrior(cfg.n_components, l, cfg.init_std_log)  # arousal, on z_r
-        self.prior_k = GaussianMixturePrior(cfg.n_components, l, cfg.init_std_log)  # valence, on z_k
-        self.z_proj = nn.Linear(2 * l, d)
+        self.prior_r = GaussianMixturePrior(cfg.n_components, d_latent, cfg.init_std_log)  # arousal, on z_r
+        self.prior_k = GaussianMixturePrior(cfg.n_components, d_latent, cfg.init_std_log)  # valence, on z_k
+        self.z_proj = nn.Linear(2 * d_latent, d)
         self.decoder = TransformerXL(cfg.n_layers, d, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.bar_len)
         self.head = nn.Linear(d, cfg.vocab_size, bias=False)
-        self.rhythm_decoder = _mlp(l, d, N_RHYTHM)  # D_r
-        self.key_decoder = _mlp(l, d, N_KEYS)       # D_k
+        self.rhythm_decoder = _mlp(d_latent, d, N_RHYTHM)  # D_r
+        self.key_decoder = _mlp(d_latent, d, N_KEYS)       # D_k
         self._init_weights()
 
     def _init_weights(self):

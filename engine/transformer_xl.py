@@ -100,7 +100,10 @@ class Block(nn.Module):
         for incremental decoding the bar's cache). Returns the layer output and the new tokens' (k, v)."""
         h = self.ln1(x)
         new_kv = self.attn.project_kv(h)
-        k, v = new_kv if past_kv is None else (torch.cat([past_kv[0], new_kv[0]], 2), torch.cat([past_kv[1], new_kv[1]], 2))
+        if past_kv is None:
+            k, v = new_kv
+        else:
+            k, v = torch.cat([past_kv[0], new_kv[0]], 2), torch.cat([past_kv[1], new_kv[1]], 2)
         if rel_k is None:
             rel_k = self.attn.rel_keys(rel_emb)
         return self.attend(x, h, k, v, rel_k, rel_idx, allowed), new_kv
@@ -146,7 +149,8 @@ class TransformerXL(nn.Module):
         k_pos = torch.cat([self.memory_positions(M, x.device), torch.arange(n, device=x.device)])
         masks = []
         if memory is not None:
-            masks.append(memory_mask if memory_mask is not None else torch.ones(B, M, dtype=torch.bool, device=x.device))
+            masks.append(memory_mask if memory_mask is not None
+                         else torch.ones(B, M, dtype=torch.bool, device=x.device))
         masks.append(key_mask if key_mask is not None else torch.ones(B, n, dtype=torch.bool, device=x.device))
         allowed = torch.cat(masks, dim=1)[:, None, :]  # [B, 1, M + n]
         if causal:

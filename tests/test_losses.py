@@ -66,7 +66,8 @@ def test_split_mixture_kl_with_alpha_one_equals_plain_mixture_kl(shared):
     bar_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
     q_y = torch.softmax(torch.randn(3, 2), -1)
     attraction, spread = kl_z_unlabelled(mu, sigma, prior, q_y, bar_mask, alpha=1.0)
-    torch.testing.assert_close(attraction + spread, kl_z_mixture(mu, sigma, prior, q_y, bar_mask), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(attraction + spread, kl_z_mixture(mu, sigma, prior, q_y, bar_mask),
+                               rtol=1e-12, atol=1e-12)
     assert (spread > 0).all()
     # alpha scales only the spread of the component means
     attraction_02, spread_02 = kl_z_unlabelled(mu, sigma, prior, q_y, bar_mask, alpha=0.2)

@@ -42,7 +42,7 @@ class Graph:
     def __init__(self, patcher: dict):
         self.patcher = patcher
         self.boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
-        self.lines = [(l["patchline"]["source"], l["patchline"]["destination"]) for l in patcher["lines"]]
+        self.lines = [(line["patchline"]["source"], line["patchline"]["destination"]) for line in patcher["lines"]]
 
     def objects(self, head: str) -> list[dict]:
         """The [newobj] boxes whose text starts with `head`."""

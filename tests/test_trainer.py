@@ -133,8 +133,9 @@ def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, d
 
 def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path, data, config):
     steps = 40
-    args = lambda out: [sys.executable, "-m", "cdgmvae", *_train_args(data, config, out, steps, "--ckpt-every", 5,
-                                                                      "--val-every", 10)]
+    def args(out):
+        return [sys.executable, "-m", "cdgmvae", *_train_args(data, config, out, steps, "--ckpt-every", 5,
+                                                              "--val-every", 10)]
     reference = tmp_path / "reference"
     subprocess.run(args(reference), check=True, env=_subprocess_env(), capture_output=True)
 
@@ -201,7 +202,8 @@ def test_posterior_learns_arousal_from_note_density(tmp_path):
     config = write_config(tmp_path / "tiny.json")
     out = tmp_path / "run"
     assert cli.main(["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", "120",
-                     "--batch", "8", "--lr", "2e-3", "--threads", "1", "--val-every", "120", "--ckpt-every", "1000"]) == 0
+                     "--batch", "8", "--lr", "2e-3", "--threads", "1", "--val-every", "120",
+                     "--ckpt-every", "1000"]) == 0
     val = json.loads((out / "summary.json").read_text())["val"]
     assert val["acc_arousal"] >= 0.8, val
 

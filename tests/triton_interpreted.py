@@ -35,7 +35,7 @@ def step(steps: int = STEPS, weight_dtype: torch.dtype = torch.float32) -> dict:
     kernels = triton_step.TritonStep(fused, weight_dtype)
     tokens = torch.randint(3, model.cfg.vocab_size, (2, steps))
     logit_diff, memory = 0.0, None
-    for bar in range(2):
+    for _bar in range(2):
         inject = torch.randn(2, model.cfg.d_model)
         for cache in (eager, fused):
             cache.start_bar(inject, memory)

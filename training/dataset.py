@@ -79,11 +79,13 @@ def load_prepared(root: str | Path, bar_len: int) -> tuple[list[Piece], list[Pie
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{manifest_path} is not valid JSON ({err}); re-run `cdgmvae prepare`") from None
     if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
-        raise UserError(f"{manifest_path}: unsupported manifest version {manifest.get('version') if isinstance(manifest, dict) else None!r} "
+        version = manifest.get("version") if isinstance(manifest, dict) else None
+        raise UserError(f"{manifest_path}: unsupported manifest version {version!r} "
                         f"(expected {MANIFEST_VERSION}); re-run `cdgmvae prepare`")
     if manifest.get("vocab_fingerprint") != vocab.fingerprint():
-        raise UserError(f"{root} was prepared with another vocabulary (fingerprint {manifest.get('vocab_fingerprint')}, "
-                        f"this cdgmvae has {vocab.fingerprint()}); re-run `cdgmvae prepare`")
+        raise UserError(f"{root} was prepared with another vocabulary "
+                        f"(fingerprint {manifest.get('vocab_fingerprint')}, this cdgmvae has {vocab.fingerprint()}); "
+                        f"re-run `cdgmvae prepare`")
     if int(manifest.get("bar_len", 0)) > bar_len:
         raise UserError(f"{root} has bars of {manifest.get('bar_len')} tokens but the model takes {bar_len}; "
                         f"prepare it again with that bar length or choose a config with bar_len >= it")

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         generator.reset(args.seed)
         bars = generator.generate(args.bars)
         write(args.out / emotion, [b.tokens for b in bars], f"{emotion} ({QUADRANTS[emotion]}), generated")
-        print(f"  {emotion:6s} -> {args.out / emotion}.mid/.png: {judge(generator, baseline, [b.tokens for b in bars])}")
+        verdict = judge(generator, baseline, [b.tokens for b in bars])
+        print(f"  {emotion:6s} -> {args.out / emotion}.mid/.png: {verdict}")
     source = codec.encode(TRANSFER_CLIP).bars
     valence, arousal = emotion_va("happy")
     moved = generator.transfer(source, valence, arousal, lam=1.0)

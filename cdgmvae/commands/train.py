@@ -12,9 +12,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="a folder made by `cdgmvae prepare`")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, logs, final model")
     parser.add_argument("--config", default=d.config,
-                        help=f"model size: {' or '.join(sorted(PRESETS))} or a JSON file of config fields (default %(default)s)")
+                        help=f"model size: {' or '.join(sorted(PRESETS))} or a JSON file of config fields "
+                             "(default %(default)s)")
     parser.add_argument("--steps", type=int, default=d.steps, help="optimizer steps (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=d.batch, help="segments per step and process (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=d.batch,
+                        help="segments per step and process (default %(default)s)")
     parser.add_argument("--rho", type=float, default=d.rho,
                         help="supervision rate: keep labels on this fraction of the training pieces (default: all)")
     parser.add_argument("--holdout", type=float, default=d.holdout,
@@ -47,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hide this share of the decoder's input tokens in training (word dropout), so that "
                              "it takes more of each bar from the latents (default %(default)s)")
     parser.add_argument("--grad-clip", type=float, default=d.grad_clip)
-    parser.add_argument("--val-every", type=int, default=d.val_every, help="validate every N steps (default %(default)s)")
+    parser.add_argument("--val-every", type=int, default=d.val_every,
+                        help="validate every N steps (default %(default)s)")
     parser.add_argument("--ckpt-every", type=int, default=d.ckpt_every,
                         help="checkpoint every N steps (default %(default)s)")
     parser.add_argument("--log-every", type=int, default=d.log_every,
@@ -63,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-file-mb", type=float, default=d.max_file_mb, metavar="MIB",
                         help="write weights and checkpoints in safetensors files of at most this many MiB, "
                              "sharded when larger (default: one file each)")
-    parser.add_argument("--workers", type=int, default=d.workers, help="data-loading worker processes (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=d.workers,
+                        help="data-loading worker processes (default %(default)s)")
     parser.add_argument("--threads", type=int, default=d.threads,
                         help="torch CPU threads per process (default: cores / processes on this node)")
 
