@@ -107,17 +107,17 @@ def steered_prior(model):
     """Fitted on latents whose z_k lies toward the valence component of each piece's label and z_r toward
     its arousal component, with piece-to-piece spread and persistent deviations."""
     rng = np.random.default_rng(1)
-    l = TINY.d_latent
+    d_latent = TINY.d_latent
     means_r, means_k = model.prior_r.means.detach().numpy(), model.prior_k.means.detach().numpy()
     sequences, controls = [], []
     for i in range(160):
         v, a = QUADRANTS[i % 4]
         centre = np.concatenate([means_r[int(a)], means_k[int(v)]])
-        deviation = rng.normal(size=2 * l) * 0.3
+        deviation = rng.normal(size=2 * d_latent) * 0.3
         bars = []
         for _ in range(10):
             bars.append(centre + deviation)
-            deviation = 0.7 * deviation + rng.normal(size=2 * l) * 0.2
+            deviation = 0.7 * deviation + rng.normal(size=2 * d_latent) * 0.2
         sequences.append(np.array(bars))
         controls.append((v, a))
     return fit_prior(sequences, np.array(controls))

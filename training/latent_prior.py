@@ -38,7 +38,7 @@ def encode_pieces(model: CDGMVAE, pieces: Sequence[Piece], batch_size: int = 16,
     order = sorted(pieces, key=lambda p: p.n_bars)  # whole_piece_batches' order
     out = []
     for index, batch in enumerate(tqdm(batches, desc="encode", unit="batch", disable=not progress)):
-        tokens, mask = batch["tokens"].to(device), batch["bar_mask"].to(device)
+        tokens, mask = batch.tokens.to(device), batch.bar_mask.to(device)
         latents = model.encode(tokens)
         log_q_a, log_q_v = model.posterior(latents.mu_r, latents.mu_k, mask)
         group = order[index * batch_size: (index + 1) * batch_size]
