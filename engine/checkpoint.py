@@ -164,14 +164,27 @@ def save_model(model: CDGMVAE, folder: str | Path, step: int, name: str = "model
 
 
 # --- reading ------------------------------------------------------------------------------------------
+def read_json(json_path: Path, what: str, hint: str) -> object:
+    """The parsed JSON of a weights header; UserError naming `what` it is when the file is missing or not
+    JSON, followed by `hint` (what to do about it)."""
+    try:
+        return json.loads(json_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{what} {json_path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{what} {json_path} is not valid JSON ({err}); {hint}") from None
+
+
+def require_keys(header: dict, keys, json_path: Path) -> None:
+    """UserError for the first of `keys` the header lacks: the file is damaged."""
+    for key in keys:
+        if key not in header:
+            raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
+
+
 def read_header(json_path: str | Path) -> dict:
     json_path = Path(json_path)
-    try:
-        header = json.loads(json_path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"checkpoint {json_path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"checkpoint {json_path} is not valid JSON ({err}); it may be truncated") from None
+    header = read_json(json_path, "checkpoint", "it may be truncated")
     if not isinstance(header, dict) or header.get("format") not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
         raise UserError(f"{json_path} is not a cdgmvae model or checkpoint (no 'format' of {MODEL_FORMAT!r})")
     if header.get("version") != VERSION:
@@ -180,9 +193,7 @@ def read_header(json_path: str | Path) -> dict:
         raise UserError(f"{json_path} was trained with another vocabulary "
                         f"(fingerprint {header.get('vocab_fingerprint')}, this cdgmvae has {vocab.fingerprint()}); "
                         f"retrain or use a matching cdgmvae version")
-    for key in ("config", "step"):
-        if key not in header:
-            raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
+    require_keys(header, ("config", "step"), json_path)
     entries = header.get("shards") if "shards" in header else [header]
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{json_path} has an empty or malformed 'shards' list; the file is damaged")

@@ -102,25 +102,15 @@ class LatentPrior:
     @classmethod
     def load(cls, json_path: str | Path) -> LatentPrior:
         """A prior from its JSON (UserError when it is damaged or not a prior)."""
-        import json
-
-        from cdgmvae.engine.checkpoint import read_tensors
+        from cdgmvae.engine.checkpoint import read_json, read_tensors, require_keys
         json_path = Path(json_path)
-        try:
-            header = json.loads(json_path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"latent prior {json_path} does not exist") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UserError(f"latent prior {json_path} is not valid JSON ({err}); fit it again with "
-                            f"`cdgmvae fit-prior`") from None
+        header = read_json(json_path, "latent prior", "fit it again with `cdgmvae fit-prior`")
         if not isinstance(header, dict) or header.get("format") != PRIOR_FORMAT:
             raise UserError(f"{json_path} is not a cdgmvae latent prior (no 'format' of {PRIOR_FORMAT!r})")
         if header.get("version") != PRIOR_VERSION or header.get("kind") not in KINDS:
             raise UserError(f"{json_path}: prior version {header.get('version')} kind {header.get('kind')!r}; this "
                             f"cdgmvae reads version {PRIOR_VERSION}, kinds {', '.join(KINDS)}")
-        for key in ("weights", "weights_bytes", "weights_sha256"):
-            if key not in header:
-                raise UserError(f"{json_path} lacks {key!r}; the file is damaged")
+        require_keys(header, ("weights", "weights_bytes", "weights_sha256"), json_path)
         tensors = read_tensors(json_path, header)
         names = ("mean_weights", "transition", "start_chol", "noise_chol")
         missing = [n for n in names if n not in tensors]
