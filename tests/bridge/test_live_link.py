@@ -143,6 +143,16 @@ def test_start_and_stop_of_the_session_are_followed(live_factory, recorder, test
     assert sounding == 0
 
 
+def kick_phases(recorder, peer) -> tuple[list[float], list[float]]:
+    """(the arrival times of the kicks so far, the session's beat phase the peer reports at each)."""
+    kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
+    return kicks, phases(peer, kicks)
+
+
+def link_banner(live) -> str:
+    return next(line for _, line in live.lines if "Ableton Link on" in line)
+
+
 def test_a_peer_without_start_stop_sync_gets_music_on_its_bar_lines(live_factory, recorder, test_clip):
     """Live with Start Stop Sync off never shares a transport: the bridge plays anyway, from the next bar line
     of the session's grid, and says so."""
@@ -151,14 +161,13 @@ def test_a_peer_without_start_stop_sync_gets_music_on_its_bar_lines(live_factory
         live = live_factory("--link", "--bpm", "240", "--source", "clip", "--clip", test_clip)
         live.connect(recorder)
         live.wait_for(r"bar 5 ", timeout=30)
-        kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
-        session = phases(peer, kicks)
+        kicks, session = kick_phases(recorder, peer)
     finally:
         tell(peer, "quit")
         peer.wait(5)
     assert live.interrupt() == 0
     print(live.output())
-    banner = next(line for _, line in live.lines if "Ableton Link on" in line)
+    banner = link_banner(live)
     assert "1 peer(s)" in banner and "start/stop of its own" in banner and "--start-stop-sync" in banner
     assert "/cdgmvae/play" in banner
     assert len(kicks) >= 4
@@ -182,13 +191,12 @@ def test_with_start_stop_sync_a_peer_that_does_not_share_it_waits_for_play(live_
             subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/cdgmvae/play", "i", "1"], check=True)
             time.sleep(bar / 2)
         live.wait_for(r"bar 3 ", timeout=10)
-        kicks = [t for t, _ in recorder.note_ons(channel=9, note=KICK)]
-        session = phases(peer, kicks)
+        kicks, session = kick_phases(recorder, peer)
     finally:
         tell(peer, "quit")
         peer.wait(5)
     assert live.interrupt() == 0
-    banner = next(line for _, line in live.lines if "Ableton Link on" in line)
+    banner = link_banner(live)
     assert "start/stop sync on" in banner and "now stopped" in banner and "/cdgmvae/play 1" in banner
     assert len(kicks) >= 3
     assert all(off_the_bar_line(p) < MARGIN_BEATS for p in session), session
