@@ -25,12 +25,13 @@ from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.backends import decoding_model, make_bar_decoder
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
+from cdgmvae.engine.features import clip_profile, key_of_profile
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.notes import GridNote
-from cdgmvae.engine.prior import LatentPrior
+from cdgmvae.engine.prior import LatentPrior, PriorState
 from cdgmvae.engine.sampling import race_clocks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
@@ -119,8 +120,11 @@ class Generator:
         self.memory: Optional[BarMemory] = None
         self.z_r: Optional[Tensor] = None   # without a prior: the path's latents; with one: the last bar's
         self.z_k: Optional[Tensor] = None
-        self.path: Optional[tuple[float, float]] = None  # (valence, arousal) of the last bar, with a prior
-        self.played: list[list[int]] = []  # the last two bars' tokens, with a prior: the encoder's input
+        # with a prior: the path's (valence, arousal), the last bar's key and tonic, the last two bars' tokens
+        self.path: Optional[tuple[float, float]] = None
+        self.key: Optional[int] = None
+        self.key_tonic: Optional[int] = None
+        self.played: list[list[int]] = []
 
     def set_controls(self, **changes) -> None:
         """Change the target emotion, lambda, temperature, ... from the next bar on."""
@@ -161,8 +165,13 @@ class Generator:
         else:
             self.path = tuple(p + c.lam * (t - p) for p, t in zip(previous, (c.valence, c.arousal)))
         noise = torch.randn(self.candidates, 2 * self.prior.d_latent, generator=self.rng, device=self.device)
-        last = None if self.z_r is None or previous is None else torch.cat([self.z_r, self.z_k])
-        z = self.prior.draw(noise, self.path, last, previous, c.variety)
+        state = None
+        if self.z_r is not None and previous is not None:
+            if self.key is not None and self.key_tonic != self.tonic:  # a new tonic moves the key with it
+                self.key = (self.key + self.tonic - self.key_tonic) % 12 + 12 * (self.key >= 12)
+            state = PriorState(torch.cat([self.z_r, self.z_k]), previous, self.key)
+        z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic)
+        self.key_tonic = self.tonic
         z_r, z_k = self.prior.split(z)
         bar = self.decode_bar(z_r, z_k, position=self.path)
         self.played = self.played[-1:] + [bar.tokens]
@@ -274,7 +283,9 @@ class Generator:
         self.z_r, self.z_k = mu_r[-1], mu_k[-1]
         self.path = (float(p_v), float(p_a))  # the prior moves on from the emotion q(y|x) hears in them
         self.played = [list(bar) for bar in bars[-2:]]
-        self.tonic = tonic_of(bars)
+        self.tonic = self.key_tonic = tonic_of(bars)
+        profile = clip_profile(codec.bar_notes(list(bar)) for bar in bars)
+        self.key = key_of_profile(profile) if profile.any() else None  # a keyed prior goes on in their key
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
 
