@@ -8,8 +8,8 @@ Rows:
 - real: the reference pieces (default: EMOPIA's validation clips), whole;
 - each --generated folder of MIDI files, as it is;
 - generated here: for each latent prior (`mixture`: the paper's independent mixture draws; `default`: the
-  prior beside the model; or a prior's JSON file; `@drawn` after either: the prior's state is the drawn
-  latents) and key-guidance strength (0: off), --pieces pieces of --bars bars per quadrant, seeds --seed..,
+  prior beside the model; or a prior's JSON file; `@drawn` or `@bars` after either: the prior's state is
+  the drawn latents or the key encoder's reading of the bar played) and key-guidance strength (0: off), --pieces pieces of --bars bars per quadrant, seeds --seed..,
   written as MIDI files and read back;
 - with --arousal-levels: per prior, --pieces pieces at valence 0.5 and each arousal level;
 - rebuild: --rebuild reference pieces through `transfer --lambda 0` at temperature 0.3, per guidance
@@ -132,21 +132,23 @@ def rebuild(generator: Generator, sources: list[Path], folder: Path) -> dict:
     return {"pieces": len(sources), "note_f1": float(np.mean(notes)), "pitch_class_f1": float(np.mean(classes))}
 
 
-def load_prior(spec: str, checkpoint) -> tuple[LatentPrior | None, bool, str]:
-    """(prior, whether its state comes from the bars played, label) for --priors' `mixture`, `default` or a
-    JSON path, each with `@drawn` for a prior whose state is the drawn latents."""
+def use_prior(generator: Generator, spec: str, checkpoint) -> str:
+    """Give the generator the prior of a --priors entry (`mixture`, `default` or a JSON path, each with
+    `@drawn` or `@bars` for a prior whose state is the drawn latents or the encoded bars; without, the
+    generator's choice for the kind); returns the row's label."""
     name, _, state = spec.partition("@")
-    from_bars = state != "drawn"
+    generator.state_from_bars = {"drawn": False, "bars": True}.get(state)
     if name == "mixture":
-        return None, from_bars, "mixture (paper)"
+        generator.prior = None
+        return "mixture (paper)"
     if name == "default":
-        prior, note = find_prior(checkpoint or (ROOT / "engine" / "default_model"))
-        if prior is None:
+        generator.prior, note = find_prior(checkpoint or (ROOT / "engine" / "default_model"))
+        if generator.prior is None:
             raise SystemExit(f"bench/quality.py: {note}")
     else:
-        prior = LatentPrior.load(name)
+        generator.prior = LatentPrior.load(name)
     where = "" if name == "default" else f" {Path(name).parent.name}"
-    return prior, from_bars, f"prior {prior.kind}{where}, state {'from the bars' if from_bars else 'drawn'}"
+    return f"prior {generator.prior.kind}{where}, state {'from the bars' if generator.state_follows_bars() else 'drawn'}"
 
 
 def markdown(rows: dict) -> str:
@@ -173,8 +175,8 @@ def main() -> None:
     parser.add_argument("--generated", type=Path, nargs="*", default=[], help="folders of generated MIDI files")
     parser.add_argument("--checkpoint", type=Path, help="model folder (default: the bundled model)")
     parser.add_argument("--priors", nargs="*", default=["mixture", "default"],
-                        help="mixture, default (the prior beside the model) or prior JSON files; with @drawn, the "
-                             "prior's state is the drawn latents rather than the bars played")
+                        help="mixture, default (the prior beside the model) or prior JSON files; with @drawn or "
+                             "@bars, the prior's state is the drawn latents or the bars played")
     parser.add_argument("--variety", type=float, default=Controls.variety, help="the generator's variety")
     parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 3.0], help="key-guidance strengths")
     parser.add_argument("--pieces", type=int, default=8, help="generated pieces per quadrant (default 8)")
@@ -216,8 +218,7 @@ def main() -> None:
     if args.priors or args.rebuild:
         generator = Generator.load(args.checkpoint, backend=args.backend, seed=0, use_prior=False)
     for spec in args.priors:
-        prior, generator.state_from_bars, label = load_prior(spec, args.checkpoint)
-        generator.prior = prior
+        label = use_prior(generator, spec, args.checkpoint)
         for strength in args.guidance:
             generator.controls = Controls(key_strength=strength, variety=args.variety)
             folder = out / f"{label.split()[0]}-{len(rows)}-key{strength:g}"

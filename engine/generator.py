@@ -25,8 +25,8 @@ from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.backends import decoding_model, make_bar_decoder
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH, emotion_va
-from cdgmvae.engine.features import clip_profile, key_of_profile
 from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.features import clip_profile, key_of_profile
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
@@ -84,11 +84,12 @@ class Generator:
             raise UserError(f"the latent prior has l = {prior.d_latent}, the model l = {model.cfg.d_latent}")
         self.prior = prior.to(self.device) if prior is not None else None
         self.prior_note: Optional[str] = None  # why there is no prior: shown once at the first mixture draw
-        # The prior's state (True): z_k is the key encoder's posterior mean of the bar just played, z_r the
-        # latents drawn for it. The prior was fitted on encoded bars, and a drawn z_k need not be where the
-        # encoder puts a bar in a key: the key carries on from the music, not from the draw. False: the drawn
-        # latents, both (measured in MODEL.md).
-        self.state_from_bars = True
+        # The prior's state. True: z_k is the key encoder's posterior mean of the bar just played, z_r the
+        # latents drawn for it; the prior was fitted on encoded bars, and a drawn z_k need not be where the
+        # encoder puts a bar in a key, so the key carries on from the music rather than from the draw. False:
+        # the drawn latents. None: True for an `ar1` prior, False for the others (`keyed` holds the key in
+        # its own chain). Measured in MODEL.md.
+        self.state_from_bars: Optional[bool] = None
         self.candidates = candidates
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
@@ -175,12 +176,18 @@ class Generator:
         z_r, z_k = self.prior.split(z)
         bar = self.decode_bar(z_r, z_k, position=self.path)
         self.played = self.played[-1:] + [bar.tokens]
-        if self.state_from_bars:
+        if self.state_follows_bars():
             # the bar's key as the encoder hears it, with the bar before as its memory (z_r barely persists
             # from bar to bar in encoded pieces; it stays the drawn one)
             mu_k, _ = self.model.encode_key(tokens_tensor(self.played, self.model.cfg.bar_len, self.device))
             self.z_k = mu_k[0, -1]
         return bar
+
+    def state_follows_bars(self) -> bool:
+        """Whether the prior's state is the key encoder's reading of the bar played (`state_from_bars`)."""
+        if self.state_from_bars is not None:
+            return self.state_from_bars
+        return self.prior is not None and self.prior.kind == "ar1"
 
     def _spread(self, z: Tensor, log_vars: Tensor, level: float) -> Tensor:
         """One latent per candidate: z plus noise of the interpolated prior's standard deviation."""
