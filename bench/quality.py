@@ -9,8 +9,8 @@ Rows:
 - each --generated folder of MIDI files, as it is;
 - generated here: for each latent prior (`mixture`: the paper's independent mixture draws; `default`: the
   prior beside the model; or a prior's JSON file; `@drawn` or `@bars` after either: the prior's state is
-  the drawn latents or the key encoder's reading of the bar played) and key-guidance strength (0: off), --pieces pieces of --bars bars per quadrant, seeds --seed..,
-  written as MIDI files and read back;
+  the drawn latents or the key encoder's reading of the bar played) and key-guidance strength (0: off),
+  --pieces pieces of --bars bars per quadrant, seeds --seed.., written as MIDI files and read back;
 - with --arousal-levels: per prior, --pieces pieces at valence 0.5 and each arousal level;
 - rebuild: --rebuild reference pieces through `transfer --lambda 0` at temperature 0.3, per guidance
   strength, scored against their sources (note F1, per-bar pitch-class F1).
@@ -148,7 +148,8 @@ def use_prior(generator: Generator, spec: str, checkpoint) -> str:
     else:
         generator.prior = LatentPrior.load(name)
     where = "" if name == "default" else f" {Path(name).parent.name}"
-    return f"prior {generator.prior.kind}{where}, state {'from the bars' if generator.state_follows_bars() else 'drawn'}"
+    state = "from the bars" if generator.state_follows_bars() else "drawn"
+    return f"prior {generator.prior.kind}{where}, state {state}"
 
 
 def markdown(rows: dict) -> str:

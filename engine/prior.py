@@ -116,7 +116,8 @@ class LatentPrior:
         return int(torch.multinomial(weights / weights.sum(), 1, generator=rng))
 
     def draw(self, noise: Tensor, controls: tuple[float, float], state: Optional[PriorState] = None,
-             variety: float = 1.0, rng: Optional[torch.Generator] = None, tonic: int = 0) -> tuple[Tensor, Optional[int]]:
+             variety: float = 1.0, rng: Optional[torch.Generator] = None,
+             tonic: int = 0) -> tuple[Tensor, Optional[int]]:
         """One bar's latents for each row of `noise` [K, 2l] (standard normal) under `controls` (valence,
         arousal): the first bar when `state` is None, else the bar after it. `variety` scales the noise (0:
         the conditional mean); `rng` draws the key and `tonic` is the first bar's (`keyed`). Returns
