@@ -8,9 +8,10 @@ Rows:
 - real: the reference pieces (default: EMOPIA's validation clips), whole;
 - each --generated folder of MIDI files, as it is;
 - generated here: for each latent prior (`mixture`: the paper's independent mixture draws; `default`: the
-  prior beside the model; or a prior's JSON file; `@drawn` after either: the prior's state is the drawn
-  latents) and key-guidance strength (0: off), --pieces pieces of --bars bars per quadrant, seeds 0..,
-  written as MIDI files and read back;
+  prior beside the model; or a prior's JSON file; `@drawn` or `@bars` after either: the prior's state is
+  the drawn latents or the key encoder's reading of the bar played) and key-guidance strength (0: off),
+  --pieces pieces of --bars bars per quadrant, seeds --seed.., written as MIDI files and read back;
+- with --arousal-levels: per prior, --pieces pieces at valence 0.5 and each arousal level;
 - rebuild: --rebuild reference pieces through `transfer --lambda 0` at temperature 0.3, per guidance
   strength, scored against their sources (note F1, per-bar pitch-class F1).
 
@@ -80,7 +81,8 @@ def measure_set(pieces, index: NoveltyIndex | None, min_notes: int) -> dict:
     return row
 
 
-def generate_set(generator: Generator, folder: Path, pieces: int, bars: int) -> tuple[list[Path], list[tuple]]:
+def generate_set(generator: Generator, folder: Path, pieces: int, bars: int,
+                 first_seed: int = 0) -> tuple[list[Path], list[tuple]]:
     """--pieces pieces per quadrant written as MIDI; returns the files and each one's (valence, arousal)."""
     folder.mkdir(parents=True, exist_ok=True)
     base = generator.controls
@@ -88,7 +90,7 @@ def generate_set(generator: Generator, folder: Path, pieces: int, bars: int) -> 
     for emotion in EMOTIONS:
         valence, arousal = emotion_va(emotion)
         generator.controls = replace(base, valence=valence, arousal=arousal, lam=1.0)
-        for seed in range(pieces):
+        for seed in range(first_seed, first_seed + pieces):
             generator.reset(seed)
             path = folder / f"{QUADRANTS[emotion]}_{emotion}_{seed:03d}.mid"
             codec.decode([b.tokens for b in generator.generate(bars)]).write(str(path))
@@ -96,6 +98,21 @@ def generate_set(generator: Generator, folder: Path, pieces: int, bars: int) -> 
             targets.append((valence, arousal))
     generator.controls = base
     return files, targets
+
+
+def generate_levels(generator: Generator, folder: Path, pieces: int, bars: int, arousal: float,
+                    first_seed: int = 0) -> list[Path]:
+    """--pieces pieces at valence 0.5 and one arousal, as MIDI files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = generator.controls
+    generator.controls = replace(base, valence=0.5, arousal=arousal, lam=1.0)
+    files = []
+    for seed in range(first_seed, first_seed + pieces):
+        generator.reset(seed)
+        files.append(folder / f"arousal{arousal:g}_{seed:03d}.mid")
+        codec.decode([b.tokens for b in generator.generate(bars)]).write(str(files[-1]))
+    generator.controls = base
+    return files
 
 
 def judge(pieces, targets) -> dict:
@@ -123,21 +140,24 @@ def rebuild(generator: Generator, sources: list[Path], folder: Path) -> dict:
     return {"pieces": len(sources), "note_f1": float(np.mean(notes)), "pitch_class_f1": float(np.mean(classes))}
 
 
-def load_prior(spec: str, checkpoint) -> tuple[LatentPrior | None, bool, str]:
-    """(prior, whether its state comes from the bars played, label) for --priors' `mixture`, `default` or a
-    JSON path, each with `@drawn` for a prior whose state is the drawn latents."""
+def use_prior(generator: Generator, spec: str, checkpoint) -> str:
+    """Give the generator the prior of a --priors entry (`mixture`, `default` or a JSON path, each with
+    `@drawn` or `@bars` for a prior whose state is the drawn latents or the encoded bars; without, the
+    generator's choice for the kind); returns the row's label."""
     name, _, state = spec.partition("@")
-    from_bars = state != "drawn"
+    generator.state_from_bars = {"drawn": False, "bars": True}.get(state)
     if name == "mixture":
-        return None, from_bars, "mixture (paper)"
+        generator.prior = None
+        return "mixture (paper)"
     if name == "default":
-        prior, note = find_prior(checkpoint or (ROOT / "engine" / "default_model"))
-        if prior is None:
+        generator.prior, note = find_prior(checkpoint or (ROOT / "engine" / "default_model"))
+        if generator.prior is None:
             raise SystemExit(f"bench/quality.py: {note}")
     else:
-        prior = LatentPrior.load(name)
+        generator.prior = LatentPrior.load(name)
     where = "" if name == "default" else f" {Path(name).parent.name}"
-    return prior, from_bars, f"prior {prior.kind}{where}, state {'from the bars' if from_bars else 'drawn'}"
+    state = "from the bars" if generator.state_follows_bars() else "drawn"
+    return f"prior {generator.prior.kind}{where}, state {state}"
 
 
 def markdown(rows: dict) -> str:
@@ -164,12 +184,16 @@ def main() -> None:
     parser.add_argument("--generated", type=Path, nargs="*", default=[], help="folders of generated MIDI files")
     parser.add_argument("--checkpoint", type=Path, help="model folder (default: the bundled model)")
     parser.add_argument("--priors", nargs="*", default=["mixture", "default"],
-                        help="mixture, default (the prior beside the model) or prior JSON files; with @drawn, the "
-                             "prior's state is the drawn latents rather than the bars played")
+                        help="mixture, default (the prior beside the model) or prior JSON files; with @drawn or "
+                             "@bars, the prior's state is the drawn latents or the bars played")
     parser.add_argument("--variety", type=float, default=Controls.variety, help="the generator's variety")
     parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 3.0], help="key-guidance strengths")
     parser.add_argument("--pieces", type=int, default=8, help="generated pieces per quadrant (default 8)")
     parser.add_argument("--bars", type=int, default=16, help="bars per generated piece (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="the first piece's seed (default 0)")
+    parser.add_argument("--arousal-levels", type=float, nargs="*", default=[],
+                        help="also --pieces pieces at valence 0.5 and each of these arousals, per prior, at the "
+                             "first --guidance strength: is arousal graded?")
     parser.add_argument("--rebuild", type=int, default=32, help="reference pieces to rebuild (0: none; default 32)")
     parser.add_argument("--min-span-notes", type=int, default=8,
                         help="novelty looks at 4-bar spans of at least this many notes (default 8)")
@@ -203,15 +227,19 @@ def main() -> None:
     if args.priors or args.rebuild:
         generator = Generator.load(args.checkpoint, backend=args.backend, seed=0, use_prior=False)
     for spec in args.priors:
-        prior, generator.state_from_bars, label = load_prior(spec, args.checkpoint)
-        generator.prior = prior
+        label = use_prior(generator, spec, args.checkpoint)
         for strength in args.guidance:
             generator.controls = Controls(key_strength=strength, variety=args.variety)
             folder = out / f"{label.split()[0]}-{len(rows)}-key{strength:g}"
-            files, targets = generate_set(generator, folder, args.pieces, args.bars)
+            files, targets = generate_set(generator, folder, args.pieces, args.bars, args.seed)
             pieces, _ = read_folder(files)
             rows[f"{label}, key guidance {strength:g}"] = measure_set(pieces, index, args.min_span_notes) | \
                 judge(pieces, targets)
+        generator.controls = Controls(key_strength=args.guidance[0] if args.guidance else 0.0, variety=args.variety)
+        for arousal in args.arousal_levels:
+            files = generate_levels(generator, out / f"{label.split()[0]}-{len(rows)}-arousal{arousal:g}",
+                                    args.pieces, args.bars, arousal, args.seed)
+            rows[f"{label}, valence 0.5, arousal {arousal:g}"] = measure_set(read_folder(files)[0], None, 0)
     if generator is not None:
         generator.prior = None  # rebuilding decodes the sources' own latents
     for strength in args.guidance if args.rebuild else []:

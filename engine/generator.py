@@ -26,11 +26,12 @@ from cdgmvae.engine.backends import decoding_model
 from cdgmvae.engine.controls import Controls
 from cdgmvae.engine.decoding import make_bar_decoder
 from cdgmvae.engine.errors import UserError
+from cdgmvae.engine.features import clip_profile, key_of_profile
 from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.notes import GridNote
-from cdgmvae.engine.prior import LatentPrior
+from cdgmvae.engine.prior import LatentPrior, PriorState
 from cdgmvae.engine.sampling import race_clocks
 from torch import Tensor
 from tqdm import tqdm
@@ -73,11 +74,12 @@ class Generator:
             raise UserError(f"the latent prior has l = {prior.d_latent}, the model l = {model.cfg.d_latent}")
         self.prior = prior.to(self.device) if prior is not None else None
         self.prior_note: str | None = None  # why there is no prior: shown once at the first mixture draw
-        # The prior's state (True): z_k is the key encoder's posterior mean of the bar just played, z_r the
-        # latents drawn for it. The prior was fitted on encoded bars, and a drawn z_k need not be where the
-        # encoder puts a bar in a key: the key carries on from the music, not from the draw. False: the drawn
-        # latents, both (measured in MODEL.md).
-        self.state_from_bars = True
+        # The prior's state. True: z_k is the key encoder's posterior mean of the bar just played, z_r the
+        # latents drawn for it; the prior was fitted on encoded bars, and a drawn z_k need not be where the
+        # encoder puts a bar in a key, so the key carries on from the music rather than from the draw. False:
+        # the drawn latents. None: True for an `ar1` prior, False for the others (`keyed` holds the key in
+        # its own chain). Measured in MODEL.md.
+        self.state_from_bars: bool | None = None
         self.candidates = candidates
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
@@ -109,8 +111,11 @@ class Generator:
         self.memory: BarMemory | None = None
         self.z_r: Tensor | None = None   # without a prior: the path's latents; with one: the last bar's
         self.z_k: Tensor | None = None
-        self.path: tuple[float, float] | None = None  # (valence, arousal) of the last bar, with a prior
-        self.played: list[list[int]] = []  # the last two bars' tokens, with a prior: the encoder's input
+        # with a prior: the path's (valence, arousal), the last bar's key and tonic, the last two bars' tokens
+        self.path: tuple[float, float] | None = None
+        self.key: int | None = None
+        self.key_tonic: int | None = None
+        self.played: list[list[int]] = []
 
     def set_controls(self, **changes) -> None:
         """Change the target emotion, lambda, temperature, ... from the next bar on."""
@@ -158,17 +163,28 @@ class Generator:
         else:
             self.path = tuple(p + c.lam * (t - p) for p, t in zip(previous, (c.valence, c.arousal)))
         noise = torch.randn(self.candidates, 2 * self.prior.d_latent, generator=self.rng, device=self.device)
-        last = None if self.z_r is None or previous is None else torch.cat([self.z_r, self.z_k])
-        z = self.prior.draw(noise, self.path, last, previous, c.variety)
+        state = None
+        if self.z_r is not None and previous is not None:
+            if self.key is not None and self.key_tonic != self.tonic:  # a new tonic moves the key with it
+                self.key = (self.key + self.tonic - self.key_tonic) % 12 + 12 * (self.key >= 12)
+            state = PriorState(torch.cat([self.z_r, self.z_k]), previous, self.key)
+        z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic)
+        self.key_tonic = self.tonic
         z_r, z_k = self.prior.split(z)
         bar = self.decode_bar(z_r, z_k, position=self.path)
         self.played = self.played[-1:] + [bar.tokens]
-        if self.state_from_bars:
+        if self.state_follows_bars():
             # the bar's key as the encoder hears it, with the bar before as its memory (z_r barely persists
             # from bar to bar in encoded pieces; it stays the drawn one)
             mu_k, _ = self.model.encode_key(tokens_tensor(self.played, self.model.cfg.bar_len, self.device))
             self.z_k = mu_k[0, -1]
         return bar
+
+    def state_follows_bars(self) -> bool:
+        """Whether the prior's state is the key encoder's reading of the bar played (`state_from_bars`)."""
+        if self.state_from_bars is not None:
+            return self.state_from_bars
+        return self.prior is not None and self.prior.kind == "ar1"
 
     def _spread(self, z: Tensor, log_vars: Tensor, level: float) -> Tensor:
         """One latent per candidate: z plus noise of the interpolated prior's standard deviation."""
@@ -294,7 +310,9 @@ class Generator:
         self.z_r, self.z_k = mu_r[-1], mu_k[-1]
         self.path = (float(p_v), float(p_a))  # the prior moves on from the emotion q(y|x) hears in them
         self.played = [list(bar) for bar in bars[-2:]]
-        self.tonic = tonic_of(bars)
+        self.tonic = self.key_tonic = tonic_of(bars)
+        profile = clip_profile(codec.bar_notes(list(bar)) for bar in bars)
+        self.key = key_of_profile(profile) if profile.any() else None  # a keyed prior goes on in their key
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
 

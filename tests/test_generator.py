@@ -9,6 +9,7 @@ from cdgmvae.engine.backends import make_decoder, unavailable_reason
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.grammar import is_valid_bar
+from cdgmvae.training.quality import tonality
 
 ROOT = Path(__file__).parent.parent
 CLIPS = sorted((ROOT / "data/emopia/midis").glob("Q3_*.mid"))[:3]
@@ -50,7 +51,14 @@ def test_same_seed_same_notes_and_another_seed_differs(generator):
     assert runs[0] != runs[2]
 
 
-def test_a_change_of_emotion_takes_effect_at_the_next_bar(generator):
+@pytest.fixture(scope="module")
+def mixture(generator) -> Generator:
+    """The paper's draws around a path of latents between the mixture components (no latent prior)."""
+    return Generator(generator.model, seed=0)
+
+
+def test_a_change_of_emotion_takes_effect_at_the_next_bar(mixture):
+    generator = mixture
     generator.controls = Controls.for_emotion("sad", lam=1.0)
     generator.reset(3)
     steady = [b.tokens for b in generator.generate(4)]
@@ -64,7 +72,8 @@ def test_a_change_of_emotion_takes_effect_at_the_next_bar(generator):
     assert changed.valence > 0.9 and changed.arousal > 0.9
 
 
-def test_small_lambda_moves_part_of_the_way(generator):
+def test_small_lambda_moves_part_of_the_way(mixture):
+    generator = mixture
     generator.controls = Controls.for_emotion("sad", lam=0.25)
     generator.reset(0)
     generator.next_bar()
@@ -94,17 +103,33 @@ def test_transfer_to_happy_moves_the_inferred_emotion_toward_it(generator):
     assert sum(after) > sum(before)
 
 
-def test_generated_music_follows_arousal(generator):
-    """Over several seeds, high-arousal pieces have more notes per bar than low-arousal pieces."""
-    density = {}
-    for arousal in (0.0, 1.0):
+def test_generated_music_follows_arousal_by_degrees(generator):
+    """Over several seeds, more arousal gives more notes per bar and louder ones, halfway as well as at the
+    ends (the bundled model with its latent prior)."""
+    assert generator.prior is not None
+    density, loudness = {}, {}
+    for arousal in (0.0, 0.5, 1.0):
         generator.controls = Controls(valence=0.5, arousal=arousal)
-        notes = 0
+        notes = []
         for seed in range(4):
             generator.reset(seed)
-            notes += sum(len(b.notes) for b in generator.generate(6))
-        density[arousal] = notes / 24
-    assert density[1.0] > density[0.0]
+            notes += [n for b in generator.generate(6) for n in b.notes]
+        density[arousal] = len(notes) / 24
+        loudness[arousal] = sum(n.velocity for n in notes) / len(notes)
+    assert density[0.0] < density[0.5] < density[1.0]
+    assert loudness[0.0] < loudness[0.5] < loudness[1.0]
+
+
+def test_without_key_guidance_the_latent_prior_holds_a_key_better_than_mixture_draws(generator, mixture):
+    """Whole-piece Krumhansl-Kessler key fit (training/quality.py) of pieces written with the model alone."""
+    fits = {}
+    for name, source in (("prior", generator), ("mixture", mixture)):
+        fits[name] = []
+        for seed, emotion in enumerate(("happy", "tense", "sad", "calm")):
+            source.controls = Controls.for_emotion(emotion, key_strength=0.0)
+            source.reset(100 + seed)
+            fits[name].append(tonality([b.notes for b in source.generate(8)])["key_fit"])
+    assert sum(fits["prior"]) / 4 > sum(fits["mixture"]) / 4 + 0.05
 
 
 def test_candidates_pick_one_bar_and_keep_going(generator):

@@ -14,7 +14,7 @@ from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.grammar import is_valid_bar
 from cdgmvae.engine.model import CDGMVAE
-from cdgmvae.engine.prior import LatentPrior, fit_prior
+from cdgmvae.engine.prior import LatentPrior, PriorState, fit_prior, key_chain
 from cdgmvae.training.dataset import UNKNOWN, load_prepared
 from cdgmvae.training.latent_prior import encode_pieces
 from helpers_model import TINY, one_thread, write_fake_dataset
@@ -24,15 +24,22 @@ ROOT = Path(__file__).parent.parent
 QUADRANTS = [(1.0, 1.0), (0.0, 1.0), (0.0, 0.0), (1.0, 0.0)]  # (valence, arousal)
 
 
-def draws(prior: LatentPrior, controls, n: int, bars: int, seed: int = 0) -> np.ndarray:
-    """[n, bars, 2l]: n chains of bars under fixed controls."""
+def draws(prior: LatentPrior, controls, n: int, bars: int, seed: int = 0, tonic: int = 0,
+          keys: list | None = None) -> np.ndarray:
+    """[n, bars, 2l]: n chains of bars under fixed controls (`keys`: each bar's key is appended to it)."""
     rng = torch.Generator().manual_seed(seed)
-    z = prior.draw(torch.randn(n, prior.mean_weights.shape[1], generator=rng), controls)
-    chain = [z]
-    for _ in range(bars - 1):
-        z = torch.stack([prior.draw(torch.randn(1, z.shape[1], generator=rng), controls, row, controls)[0]
-                         for row in z])
-        chain.append(z)
+    two_l = 2 * prior.d_latent
+    states = [None] * n
+    chain = []
+    for _ in range(bars):
+        drawn = []
+        for i in range(n):
+            z, key = prior.draw(torch.randn(1, two_l, generator=rng), controls, states[i], rng=rng, tonic=tonic)
+            states[i] = PriorState(z[0], controls, key)
+            drawn.append(z[0])
+            if keys is not None:
+                keys.append(key)
+        chain.append(torch.stack(drawn))
     return torch.stack(chain, dim=1).numpy()
 
 
@@ -62,7 +69,7 @@ def lag_one_correlation(chains) -> float:
 
 def test_draws_match_the_mean_covariance_and_persistence_of_the_fitted_sequences():
     sequences, controls, _ = synthetic(np.random.default_rng(0))
-    prior = fit_prior(sequences, controls)
+    prior = fit_prior(sequences, controls, kind="ar1")
     data, drawn = [], []
     for c in QUADRANTS:
         ours = [s for s, k in zip(sequences, controls) if tuple(k) == c]
@@ -81,10 +88,62 @@ def test_draws_match_the_mean_covariance_and_persistence_of_the_fitted_sequences
 def test_gauss_kind_draws_bars_independently():
     sequences, controls, _ = synthetic(np.random.default_rng(0))
     prior = fit_prior(sequences, controls, kind="gauss")
-    assert torch.count_nonzero(prior.transition) == 0
+    assert torch.count_nonzero(prior.tensors["z_transition"]) == 0
     drawn = draws(prior, (1.0, 1.0), 400, 4)
     d = drawn - drawn.mean((0, 1))
     assert abs(np.sum(d[:, 1:] * d[:, :-1]) / np.sum(d * d)) < 0.05
+
+
+def test_the_key_chain_counts_key_changes_the_same_for_every_tonic():
+    # C major twice then G major (stay, up a fifth); C minor twice (stay); one more of each kind (Laplace)
+    chain = key_chain([np.array([0, 0, 7]), np.array([12, 12])])
+    assert chain[0, 0] == pytest.approx(2 / 26) and chain[0, 7] == pytest.approx(2 / 26)
+    assert chain[0, 12] == pytest.approx(1 / 26) and chain[0, 5] == pytest.approx(1 / 26)
+    assert chain[2, 9] == pytest.approx(2 / 26)  # D major up a fifth to A major: the same as C to G
+    assert chain[12, 12] == pytest.approx(2 / 25) and chain[12, 0] == pytest.approx(1 / 25)
+    assert np.allclose(chain.sum(1), 1)
+
+
+def keyed_fixture(rng: np.random.Generator, axis_k: np.ndarray | None = None, d: int = 8, pieces: int = 96):
+    """Pieces in one key each (major when valence is high), z_k around its key's mean, z_r around its
+    quadrant's; with `axis_k` [2, l], major keys' means sit near axis_k[1] and minor keys' near axis_k[0]."""
+    key_means = rng.normal(size=(24, d)) * 0.3
+    if axis_k is not None:
+        key_means[:12] += axis_k[1]
+        key_means[12:] += axis_k[0]
+    sequences, controls, keys = [], [], []
+    for i in range(pieces):
+        v, a = QUADRANTS[i % 4]
+        key = int(rng.integers(12)) + (0 if v else 12)
+        n = int(rng.integers(6, 12))
+        z_r = rng.normal(size=(n, d)) * 0.3 + a
+        z_k = key_means[key] + rng.normal(size=(n, d)) * 0.2
+        sequences.append(np.concatenate([z_r, z_k], 1))
+        controls.append((v, a))
+        keys.append(np.full(n, key))
+    return fit_prior(sequences, np.array(controls), "keyed", keys), key_means
+
+
+def test_keyed_valence_chooses_the_mode_and_the_first_bar_is_on_the_tonic():
+    prior, _ = keyed_fixture(np.random.default_rng(0))
+    rng = torch.Generator().manual_seed(0)
+    z = torch.zeros(16)
+    for valence, minor in ((1.0, False), (0.0, True)):
+        for key in range(24):
+            state = PriorState(z, (0.5, 0.5), key)
+            assert all((prior.next_key(state, valence, 0, rng) >= 12) == minor for _ in range(20))
+    first = [prior.next_key(None, 0.5, 9, rng) for _ in range(400)]
+    assert set(first) == {9, 21} and 0.4 < first.count(9) / 400 < 0.6  # A major or A minor, by valence
+    assert {prior.next_key(None, 1.0, 4, rng) for _ in range(20)} == {4}
+
+
+def test_keyed_draws_sit_at_their_keys_mean():
+    prior, key_means = keyed_fixture(np.random.default_rng(1))
+    keys = []
+    drawn = draws(prior, (0.0, 1.0), 50, 6, keys=keys, tonic=2)
+    z_k = drawn[..., 8:].transpose(1, 0, 2).reshape(-1, 8)  # bar by bar, as the keys were appended
+    assert keys[:50] == [14] * 50  # D minor first
+    assert np.abs(z_k - key_means[keys]).mean() < 0.35
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +179,7 @@ def steered_prior(model):
             deviation = 0.7 * deviation + rng.normal(size=2 * d_latent) * 0.2
         sequences.append(np.array(bars))
         controls.append((v, a))
-    return fit_prior(sequences, np.array(controls))
+    return fit_prior(sequences, np.array(controls), kind="ar1")
 
 
 def test_high_and_low_valence_draws_fall_on_their_side_of_the_valence_axis(model, steered_prior):
@@ -134,6 +193,33 @@ def test_high_and_low_valence_draws_fall_on_their_side_of_the_valence_axis(model
         assert abs(np.median(positions[0.5, a][1]) - 0.5) < 0.1  # graded: halfway between
     for v in (0.0, 1.0):  # and arousal on its own axis
         assert (positions[v, 1.0][0] > 0.5).mean() > 0.9 and (positions[v, 0.0][0] < 0.5).mean() > 0.9
+
+
+def test_keyed_draws_fall_on_their_side_of_the_valence_axis(model):
+    axis_k = model.prior_k.means.detach().numpy()
+    prior, _ = keyed_fixture(np.random.default_rng(2), axis_k)
+    for valence, high in ((1.0, True), (0.0, False)):
+        z = torch.as_tensor(draws(prior, (valence, 0.5), 60, 4, tonic=5).reshape(-1, 2 * TINY.d_latent))
+        position = along_axes(model, *prior.split(z))[1]
+        assert ((position > 0.5) == high).mean() > 0.9
+
+
+def test_a_new_tonic_moves_the_key_of_a_keyed_prior_with_it(model):
+    prior, _ = keyed_fixture(np.random.default_rng(3))
+    prior.tensors["key_chain"] = torch.eye(24)  # a chain that never leaves its key
+    generator = Generator(model, seed=0, prior=prior, controls=Controls(valence=0.0, arousal=0.5))
+    generator.tonic = 2
+    generator.next_bar()
+    assert generator.key == 14  # D minor
+    generator.tonic = 7
+    generator.next_bar()
+    assert generator.key == 19  # G minor: the same mode on the new tonic
+    # valence 1 asks for a major key, but this chain has no way out of G minor: it stays there
+    assert prior.next_key(PriorState(torch.zeros(16), (1.0, 0.5), 19), 1.0, 7) == 19
+    generator.reset(0)
+    played = [b.tokens for b in Generator(model, seed=1).generate(2)]
+    generator.continue_from(played)
+    assert generator.key is None or generator.key % 12 == generator.tonic
 
 
 def test_the_generator_draws_from_the_prior_and_steers_bar_by_bar(model, steered_prior):
@@ -218,27 +304,38 @@ def fitted(checkpoint, data):
 
 
 def test_fit_prior_matches_the_encoded_latents_of_the_training_pieces(model, checkpoint, data, fitted):
-    """The statistics of the encoder's own posterior means, computed here from the model, against draws."""
+    """The statistics of the encoder's own posterior means, computed here from the model, against draws of
+    the keyed prior: z_r per quadrant, z_k per key (the fake data's pieces are in C major when their
+    valence is high and in A minor when it is low)."""
     train, _ = load_prepared(data, TINY.bar_len)
-    assert (fitted["pieces"], fitted["labelled_pieces"]) == (len(train), 16)
+    assert (fitted["pieces"], fitted["labelled_pieces"], fitted["kind"]) == (len(train), 16, "keyed")
     prior = LatentPrior.load(checkpoint / "prior.json")
-    latents, labels = [], []
+    n_latent = TINY.d_latent
+    z_r, z_k, labels, keys = [], [], [], []
     with torch.no_grad():
         for piece in train:
-            tokens = torch.as_tensor(piece.tokens, dtype=torch.long)[None]
-            encoded = model.encode(tokens)
-            latents.append(torch.cat([encoded.mu_r[0], encoded.mu_k[0]], -1).numpy())
-            labels.append((piece.valence, piece.arousal))
-    for c in [(1, 1), (0, 0)]:
-        ours = np.concatenate([z for z, k in zip(latents, labels) if k == c])
-        drawn = draws(prior, c, 300, 1).reshape(-1, ours.shape[1])
-        spread = ours.std(0).mean()
-        assert np.abs(drawn.mean(0) - ours.mean(0)).max() < 0.35 * spread, c
-    deviations = [z - np.concatenate([x for x, k in zip(latents, labels) if k == lab]).mean(0)
-                  for z, lab in zip(latents, labels)]
-    cov = np.cov(np.concatenate(deviations).T)
-    drawn = draws(prior, (1, 1), 2000, 1).reshape(-1, cov.shape[0])
-    assert np.abs(np.cov(drawn.T) - cov).max() < 0.15 * np.abs(cov).max()
+            encoded = model.encode(torch.as_tensor(piece.tokens, dtype=torch.long)[None])
+            z_r.append(encoded.mu_r[0].numpy())
+            z_k.append(encoded.mu_k[0].numpy())
+            labels += [(piece.valence, piece.arousal)] * piece.n_bars
+            keys += list(piece.key)
+    z_r, z_k, labels, keys = np.concatenate(z_r), np.concatenate(z_k), np.array(labels), np.array(keys)
+    r_dev, k_dev = z_r.copy(), z_k.copy()
+    for c in [(1, 1), (0, 1), (0, 0), (1, 0)]:
+        r_dev[(labels == c).all(1)] -= z_r[(labels == c).all(1)].mean(0)
+    for key in (0, 21):
+        k_dev[keys == key] -= z_k[keys == key].mean(0)
+    for (v, a), tonic, key in [((1, 1), 0, 0), ((0, 0), 9, 21)]:  # C major, A minor
+        first = []
+        drawn = draws(prior, (v, a), 400, 1, tonic=tonic, keys=first).reshape(-1, 2 * n_latent)
+        assert set(first) == {key}
+        ours_r, ours_k = z_r[(labels == (v, a)).all(1)], z_k[keys == key]
+        assert np.abs(drawn[:, :n_latent].mean(0) - ours_r.mean(0)).max() < 0.35 * ours_r.std(0).mean(), (v, a)
+        assert np.abs(drawn[:, n_latent:].mean(0) - ours_k.mean(0)).max() < 0.35 * ours_k.std(0).mean(), key
+    drawn = draws(prior, (1, 1), 2000, 1).reshape(-1, 2 * n_latent)
+    for ours, theirs in ((r_dev, drawn[:, :n_latent]), (k_dev, drawn[:, n_latent:])):
+        cov = np.cov(ours.T)
+        assert np.abs(np.cov(theirs.T) - cov).max() < 0.15 * np.abs(cov).max()
 
 
 def test_unlabelled_pieces_are_conditioned_on_the_emotion_q_y_x_hears_in_them(tmp_path, model, checkpoint):
@@ -259,7 +356,7 @@ def test_a_checkpoint_with_a_prior_generates_from_it_and_the_same_seed_repeats(c
     bars = []
     for _ in range(2):
         generator = Generator.load(checkpoint, seed=3)
-        assert generator.prior is not None and generator.prior.kind == "ar1"
+        assert generator.prior is not None and generator.prior.kind == "keyed"
         bars.append([b.tokens for b in generator.generate(3)])
     assert bars[0] == bars[1]
 

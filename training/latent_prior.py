@@ -1,7 +1,8 @@
 """Fit the latent prior (engine/prior.py) on the encoder's posteriors of a prepared dataset's training pieces.
 
 Each training piece is encoded whole (its bars in order, each bar with the previous one as the encoders'
-memory); its bars' posterior means concat(mu_r, mu_k) are one sequence of the autoregression. A piece's
+memory); its bars' posterior means concat(mu_r, mu_k) are one sequence of the autoregression, and its
+bars' keys (the Krumhansl-Schmuckler keys `prepare` stored) the keyed prior's key sequence. A piece's
 conditioning (valence, arousal) is its label where it has one and q(y|x) (Eq 6, over the piece's bars)
 where it has none, so unlabelled pieces count with the emotion the model hears in them.
 """
@@ -25,6 +26,7 @@ from tqdm import tqdm
 class EncodedPiece:
     id: str
     latents: np.ndarray        # [bars, 2l]: concat(mu_r, mu_k) per bar
+    keys: np.ndarray           # [bars]: each bar's key (0..23), as `prepare` stored it
     controls: tuple[float, float]  # (valence, arousal) in [0, 1]
     labelled: bool
 
@@ -47,11 +49,11 @@ def encode_pieces(model: CDGMVAE, pieces: Sequence[Piece], batch_size: int = 16,
             z = torch.cat([latents.mu_r[row, :n], latents.mu_k[row, :n]], dim=-1).cpu().numpy()
             valence = piece.valence if piece.valence != UNKNOWN else float(log_q_v[row, 1].exp())
             arousal = piece.arousal if piece.arousal != UNKNOWN else float(log_q_a[row, 1].exp())
-            out.append(EncodedPiece(piece.id, z, (float(valence), float(arousal)), piece.labelled))
+            out.append(EncodedPiece(piece.id, z, piece.key, (float(valence), float(arousal)), piece.labelled))
     return out
 
 
-def fit_on_dataset(checkpoint: str | Path, data: str | Path, kind: str = "ar1", out: str | Path | None = None,
+def fit_on_dataset(checkpoint: str | Path, data: str | Path, kind: str = "keyed", out: str | Path | None = None,
                    batch_size: int = 16, device: str = "cpu", progress: bool = True) -> tuple[LatentPrior, Path]:
     """Encode the training pieces (split not "val") of a prepared folder with a model, fit the prior and
     write it beside the model's JSON (or into `out`). Returns the prior and its JSON path."""
@@ -63,6 +65,7 @@ def fit_on_dataset(checkpoint: str | Path, data: str | Path, kind: str = "ar1", 
         raise UserError(f"{data} has no training pieces to fit a prior on")
     info = {"model_weights_sha256": read_header(model_json)["weights_sha256"], "model": model_json.name,
             "data": str(data), "labelled_pieces": sum(e.labelled for e in encoded)}
-    prior = fit_prior([e.latents for e in encoded], np.array([e.controls for e in encoded]), kind, info=info)
+    prior = fit_prior([e.latents for e in encoded], np.array([e.controls for e in encoded]), kind,
+                      [e.keys for e in encoded], info=info)
     folder = Path(out) if out is not None else model_json.parent
     return prior, prior.save(folder, PRIOR_NAME)

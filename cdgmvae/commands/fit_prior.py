@@ -12,9 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="model folder or .json (default: the bundled model)")
     parser.add_argument("--data", type=Path, required=True, metavar="PREPARED_DIR",
                         help="a folder written by `cdgmvae prepare`; its training pieces (split not val) are encoded")
-    parser.add_argument("--kind", choices=KINDS, default="ar1",
-                        help="ar1: each bar's latents depend on the previous bar's; gauss: independent draws from "
-                             "the encoded bars' distribution (default ar1)")
+    parser.add_argument("--kind", choices=KINDS, default="keyed",
+                        help="keyed: z_k around the mean of each bar's key, the key on a Markov chain whose mode "
+                             "follows valence, and z_r from its previous bar; ar1: all latents from the previous "
+                             "bar's; gauss: independent draws from the encoded bars' distribution (default keyed)")
     parser.add_argument("--out", type=Path, help="write prior.json/.safetensors here instead of beside the model "
                         "(generation only uses a prior beside its model)")
     parser.add_argument("--batch", type=int, default=16, help="pieces encoded at once (default 16)")
