@@ -31,7 +31,7 @@ from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.notes import GridNote
-from cdgmvae.engine.prior import LatentPrior, PriorState
+from cdgmvae.engine.prior import LatentPrior, PriorState, key_in_mode
 from cdgmvae.engine.sampling import race_clocks
 from torch import Tensor
 from tqdm import tqdm
@@ -168,7 +168,9 @@ class Generator:
             if self.key is not None and self.key_tonic != self.tonic:  # a new tonic moves the key with it
                 self.key = (self.key + self.tonic - self.key_tonic) % 12 + 12 * (self.key >= 12)
             state = PriorState(torch.cat([self.z_r, self.z_k]), previous, self.key)
-        z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic)
+        # key guidance is a scale lock: the prior stays in the lock's key rather than pull against it
+        locked = key_in_mode(self.tonic, c.valence) if c.key_strength else None
+        z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic, key=locked)
         self.key_tonic = self.tonic
         z_r, z_k = self.prior.split(z)
         bar = self.decode_bar(z_r, z_k, position=self.path)
@@ -179,6 +181,11 @@ class Generator:
             mu_k, _ = self.model.encode_key(tokens_tensor(self.played, self.model.cfg.bar_len, self.device))
             self.z_k = mu_k[0, -1]
         return bar
+
+    def guidance_profile(self) -> str:
+        """Key guidance's profile (engine/key_guidance.py): a scale lock when a latent prior gives the piece
+        its key, else the Krumhansl-Kessler profile, which gives the tonal centre the mixture draws lack."""
+        return "scale" if self.prior is not None else "krumhansl"
 
     def state_follows_bars(self) -> bool:
         """Whether the prior's state is the key encoder's reading of the bar played (`state_from_bars`)."""
@@ -207,7 +214,8 @@ class Generator:
         valence, arousal = position
         bias = None
         if c.key_strength:
-            bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength)
+            bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength,
+                              self.guidance_profile())
         memory = self.memory
         if memory is not None and memory.mask.shape[0] != self.candidates:
             memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],

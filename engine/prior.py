@@ -20,7 +20,9 @@ covariance is the encoded bars'. The kinds:
   fitted on the data's key changes (the same for every tonic: how often a bar stays in its key, moves up
   a fifth, to the relative major, ...), tilted by valence: the next key's probability is multiplied by
   v for a major key and by 1 - v for a minor one, so valence chooses the mode by degrees. The first bar
-  is in the piece's tonic, major with probability v. In encoded pieces, two thirds of z_k's variance is
+  is in the piece's tonic, major for v >= 0.5 and minor below. With key guidance on, the caller fixes
+  every bar's key to the guidance's (`key=`): a scale lock and a prior drifting to another key would
+  pull the notes two ways. In encoded pieces, two thirds of z_k's variance is
   between the 24 key means, and a key's mean decodes to that key (MODEL.md): the key is where z_k lives.
 
 The state (`PriorState`) is the previous bar's latents, controls and key: controls may change every
@@ -99,27 +101,24 @@ class LatentPrior:
 
     def next_key(self, state: PriorState | None, valence: float, tonic: int,
                  rng: torch.Generator | None = None) -> int:
-        """The key of the next bar (`keyed`): the first in `tonic`, major with probability `valence`; later
-        ones from the key chain, each candidate weighted by valence (major) or 1 - valence (minor)."""
+        """The key of the next bar (`keyed`): the first is `key_in_mode(tonic, valence)`; later ones from
+        the key chain, each candidate weighted by valence (major) or 1 - valence (minor)."""
+        if state is None or state.key is None:
+            return key_in_mode(tonic, valence)
         device = self.tensors["key_chain"].device
         mode = torch.tensor([valence, 1.0 - valence], device=device).repeat_interleave(12)
-        if state is None or state.key is None:
-            weights = torch.zeros(N_KEYS, device=device)
-            weights[[tonic % 12, 12 + tonic % 12]] = mode[[0, 12]]
-        else:
-            weights = self.tensors["key_chain"][state.key] * mode
+        weights = self.tensors["key_chain"][state.key] * mode
         if float(weights.sum()) <= 0:
-            weights = self.tensors["key_chain"][state.key] if state is not None and state.key is not None else \
-                torch.ones(N_KEYS, device=device)
+            weights = self.tensors["key_chain"][state.key]
         return int(torch.multinomial(weights / weights.sum(), 1, generator=rng))
 
     def draw(self, noise: Tensor, controls: tuple[float, float], state: PriorState | None = None,
              variety: float = 1.0, rng: torch.Generator | None = None,
-             tonic: int = 0) -> tuple[Tensor, int | None]:
+             tonic: int = 0, key: int | None = None) -> tuple[Tensor, int | None]:
         """One bar's latents for each row of `noise` [K, 2l] (standard normal) under `controls` (valence,
         arousal): the first bar when `state` is None, else the bar after it. `variety` scales the noise (0:
-        the conditional mean); `rng` draws the key and `tonic` is the first bar's (`keyed`). Returns
-        (z [K, 2l], the bar's key or None)."""
+        the conditional mean); `rng` draws the key and `tonic` is the first bar's (`keyed`); `key` (0..23),
+        when given, is the bar's key instead of a draw. Returns (z [K, 2l], the bar's key or None)."""
         if self.kind != "keyed":
             previous = None if state is None else state.z
             previous_mean = None if state is None else self.emotion_mean("z", state.controls)
@@ -128,7 +127,8 @@ class LatentPrior:
         previous_r, previous_k = self.split(state.z) if state is not None else (None, None)
         z_r = self._ar("z_r", noise_r, self.emotion_mean("z_r", controls), previous_r,
                        None if state is None else self.emotion_mean("z_r", state.controls), variety)
-        key = self.next_key(state, controls[0], tonic, rng)
+        if key is None:
+            key = self.next_key(state, controls[0], tonic, rng)
         key_means = self.tensors["z_k_mean"]
         had_key = state is not None and state.key is not None
         z_k = self._ar("z_k", noise_k, key_means[key], previous_k if had_key else None,
@@ -168,6 +168,11 @@ class LatentPrior:
         if wrong:
             raise UserError(f"{json_path}: the prior's tensors do not fit its kind ({'; '.join(wrong[:3])})")
         return cls(kind, {k: tensors[k] for k in expected}, info)
+
+
+def key_in_mode(tonic: int, valence: float) -> int:
+    """The key (0..11 major, 12..23 minor) on `tonic` (0 = C) in the mode valence asks for: major from 0.5."""
+    return tonic % 12 + (0 if valence >= 0.5 else 12)
 
 
 def _shapes(kind: str, d_latent: int) -> dict[str, tuple]:

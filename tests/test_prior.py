@@ -132,9 +132,27 @@ def test_keyed_valence_chooses_the_mode_and_the_first_bar_is_on_the_tonic():
         for key in range(24):
             state = PriorState(z, (0.5, 0.5), key)
             assert all((prior.next_key(state, valence, 0, rng) >= 12) == minor for _ in range(20))
-    first = [prior.next_key(None, 0.5, 9, rng) for _ in range(400)]
-    assert set(first) == {9, 21} and 0.4 < first.count(9) / 400 < 0.6  # A major or A minor, by valence
+    # the first bar: on the tonic, major from valence 0.5 (A = 9, A minor = 21, E major = 4, F# minor = 18)
+    assert {prior.next_key(None, 0.5, 9, rng) for _ in range(20)} == {9}
+    assert {prior.next_key(None, 0.49, 9, rng) for _ in range(20)} == {21}
     assert {prior.next_key(None, 1.0, 4, rng) for _ in range(20)} == {4}
+    assert {prior.next_key(None, 0.0, 18, rng) for _ in range(20)} == {18}
+
+
+def test_keyed_a_key_given_by_the_caller_is_the_bar_key():
+    """Key guidance's scale lock fixes the key: the draw sits at that key's mean whatever the chain says."""
+    prior, key_means = keyed_fixture(np.random.default_rng(0))
+    rng = torch.Generator().manual_seed(0)
+    d = key_means.shape[1]
+    fitted_means = prior.tensors["z_k_mean"]
+    # the last bar at key 3's mean: no deviation carries on, so at variety 0 the bar sits at its key's mean
+    state = PriorState(torch.cat([torch.zeros(d), fitted_means[3]]), (0.5, 0.5), 3)
+    for key in (0, 7, 14, 23):
+        z, drawn_key = prior.draw(torch.zeros(1, 2 * d), (0.0, 0.5), state, 0.0, rng, tonic=5, key=key)
+        assert drawn_key == key
+        torch.testing.assert_close(z[0, d:], fitted_means[key])
+        # and the fitted means are the fixture's (each key's bars were drawn around them)
+        assert np.abs(fitted_means[key].numpy() - key_means[key]).max() < 0.15
 
 
 def test_keyed_draws_sit_at_their_keys_mean():
