@@ -165,8 +165,12 @@ class Generator:
         noise = torch.randn(self.candidates, 2 * self.prior.d_latent, generator=self.rng, device=self.device)
         state = None
         if self.z_r is not None and previous is not None:
-            if self.key is not None and self.key_tonic != self.tonic:  # a new tonic moves the key with it
-                self.key = (self.key + self.tonic - self.key_tonic) % 12 + 12 * (self.key >= 12)
+            if self.key is not None and self.key_tonic != self.tonic:
+                # a new tonic moves the key, and the last bar's z_k with it, keeping its deviation from
+                # its key's mean: the texture carries on in the new key
+                moved = (self.key + self.tonic - self.key_tonic) % 12 + 12 * (self.key >= 12)
+                self.z_k = self.prior.move_key(self.z_k, self.key, moved)
+                self.key = moved
             state = PriorState(torch.cat([self.z_r, self.z_k]), previous, self.key)
         # key guidance is a scale lock: the prior stays in the lock's key rather than pull against it
         locked = key_in_mode(self.tonic, c.valence) if c.key_strength else None

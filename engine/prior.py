@@ -112,6 +112,14 @@ class LatentPrior:
             weights = self.tensors["key_chain"][state.key]
         return int(torch.multinomial(weights / weights.sum(), 1, generator=rng))
 
+    def move_key(self, z_k: Tensor, key: int, new_key: int) -> Tensor:
+        """z_k [..., l] of a bar in `key` moved to `new_key` (0..23; `keyed`): the same deviation from the
+        new key's mean as from the old one's. Other kinds hold no key: z_k unchanged."""
+        if self.kind != "keyed":
+            return z_k
+        means = self.tensors["z_k_mean"]
+        return z_k - means[key] + means[new_key]
+
     def draw(self, noise: Tensor, controls: tuple[float, float], state: PriorState | None = None,
              variety: float = 1.0, rng: torch.Generator | None = None,
              tonic: int = 0, key: int | None = None) -> tuple[Tensor, int | None]:
