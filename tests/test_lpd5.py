@@ -327,3 +327,21 @@ def test_without_pypianoroll_a_one_line_error_says_how_to_install_it(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "pip install 'cdgmvae[lpd5]'" in result.stderr
 
+
+
+def test_training_takes_the_prepared_lpd5_pieces_labelled_and_not(tmp_path):
+    """The trainer reads what --lpd5 prepared: the pieces without a row train as unlabelled segments beside the
+    labelled ones, and the hash-chosen validation pieces are validated on."""
+    from tests.helpers_model import TINY, write_config
+    data = tmp_path / "prepared"
+    assert run_prepare("--lpd5", labelled_lpd(tmp_path), "--out", data, "--labels", labels_csv(tmp_path),
+                       "--id-column", "msd_id", "--arousal-column", "energy", "--lpd5-val", "0.35",
+                       "--bar-len", TINY.bar_len)[0] == 0
+    splits = {e["split"] for e in json.loads((data / "manifest.json").read_text())["pieces"]}
+    assert splits == {"train", "val"}
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(data), "--config", write_config(tmp_path / "tiny.json"), "--out", str(out),
+                     "--steps", "2", "--batch", "4", "--threads", "1", "--log-every", "1"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all(0 < entry["labelled_fraction"] < 1 for entry in log)
+    assert json.loads((out / "summary.json").read_text())["val"]
