@@ -1,4 +1,4 @@
-"""Dataset preparation: MIDI sources -> token arrays, per-bar features, labels and a manifest.
+"""Dataset preparation: MIDI sources and LPD-5 pianorolls -> token arrays, per-bar features, labels and a manifest.
 
 Output folder:
     manifest.json           counts, skipped files with reasons, and one entry per piece
@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -26,13 +27,14 @@ from cdgmvae.engine.emotion import emotion_va, quadrant
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.features import piece_features
 from cdgmvae.engine.midi_reader import MidiReadError, NoNotesError
-from cdgmvae.training import pop909
+from cdgmvae.training import lpd5, pop909
 from tqdm import tqdm
 
 MANIFEST_VERSION = 1  # of manifest.json's layout; training/dataset.py reads this version only
 MIDI_SUFFIXES = {".mid", ".midi"}
 SPLIT_FILES = {"train": "train_clip.csv", "val": "val_clip.csv"}
 EMOPIA_NAME = re.compile(r"^(Q[1-4])_")
+ID_COLUMNS = ("file", "path", "name", "id", "filename")  # looked for when no id column is named
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Job:
     arousal: int | None = None
     split: str | None = None
     beats: str | None = None      # POP909: the song's beat_midi.txt (bar lines from the annotations)
+    kind: str = "midi"            # "midi", "pop909", "music21" or "lpd5"
+    label_row: str | None = None  # the id of the labels CSV's row that labelled it
 
 
 def piece_id(source: str) -> str:
@@ -59,28 +63,99 @@ def emopia_labels(name: str) -> tuple[int | None, int | None]:
     return int(valence), int(arousal)
 
 
-def read_labels_csv(path: Path) -> dict[str, tuple[int, int]]:
-    """A CSV with a header naming a file column (file, path, name or id) and valence and arousal columns,
-    as 0/1 or in [0, 1] (thresholded at 0.5). Keys are both the full path and the bare file name."""
+@dataclass(frozen=True)
+class LabelColumns:
+    """Which columns of a labels CSV to read, and where each is split into low (0) and high (1)."""
+    id: str | None = None            # None: the first of ID_COLUMNS the header has
+    valence: str = "valence"
+    arousal: str = "arousal"         # Lakh-Spotify features files call it "energy"
+    valence_threshold: float = 0.5   # values >= the threshold are high
+    arousal_threshold: float = 0.5
+
+
+@dataclass
+class LabelTable:
+    """A labels CSV read: one (valence, arousal) per row id, each row also found under its id's file name and
+    stem; rows that are not two numbers and an id are skipped and counted, as are repeated ids (the first
+    row of an id wins)."""
+    path: Path
+    rows: dict[str, tuple[int, int]]
+    aliases: dict[str, str] = field(default_factory=dict)  # a key a piece may be looked up by -> row id
+    malformed: int = 0
+    first_malformed: str | None = None
+    duplicate: int = 0
+
+    def find(self, keys: Iterable[str]) -> tuple[str, tuple[int, int]] | None:
+        """(row id, (valence, arousal)) of the first key the table knows, or None."""
+        for key in keys:
+            row = self.aliases.get(key)
+            if row is not None:
+                return row, self.rows[row]
+        return None
+
+
+def find_column(path: Path, header: list[str], name: str, option: str) -> str:
+    """The header's column called `name` (exactly, else ignoring case and spaces). Raises UserError naming it."""
+    if name in header:
+        return name
+    folded = {column.strip().lower(): column for column in header}
+    if name.strip().lower() in folded:
+        return folded[name.strip().lower()]
+    raise UserError(f"{path}: no column {name!r} ({option}); its columns are {', '.join(header)}")
+
+
+def read_labels_csv(path: Path, columns: LabelColumns = LabelColumns()) -> LabelTable:
+    """A CSV with a header naming an id column (`columns.id`, by default the first of file, path, name, id,
+    filename) and valence and arousal columns, as 0/1 or continuous (e.g. Spotify's valence and energy in
+    [0, 1]), each thresholded (value >= threshold is high). A row is found by its id, and by the id's file
+    name and stem (so a path matches a file found anywhere). Raises UserError for a missing file or column."""
     if not path.is_file():
         raise UserError(f"labels file {path} not found")
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        fields = {f.lower().strip(): f for f in reader.fieldnames or []}
-        file_col = next((fields[k] for k in ("file", "path", "name", "id", "filename") if k in fields), None)
-        if file_col is None or "valence" not in fields or "arousal" not in fields:
-            raise UserError(f"{path}: the header must name a file column (file, path or name) and "
-                            f"'valence' and 'arousal' columns; it has {reader.fieldnames}")
-        labels = {}
+        header = list(reader.fieldnames or [])
+        if columns.id is None:
+            folded = {column.strip().lower(): column for column in header}
+            id_col = next((folded[k] for k in ID_COLUMNS if k in folded), None)
+            if id_col is None:
+                raise UserError(f"{path}: the header must name an id column ({', '.join(ID_COLUMNS)}; or name "
+                                f"it with --id-column); its columns are {', '.join(header) or 'none'}")
+        else:
+            id_col = find_column(path, header, columns.id, "--id-column")
+        valence_col = find_column(path, header, columns.valence, "--valence-column")
+        arousal_col = find_column(path, header, columns.arousal, "--arousal-column")
+        table = LabelTable(path, {})
         for line, row in enumerate(reader, start=2):
+            name = (row.get(id_col) or "").strip()
             try:
-                valence, arousal = (float(row[fields[k]]) for k in ("valence", "arousal"))
-            except (TypeError, ValueError):
-                raise UserError(f"{path}:{line}: valence and arousal must be numbers") from None
-            value = (int(valence >= 0.5), int(arousal >= 0.5))
-            name = row[file_col].strip()
-            labels[name] = labels[Path(name).name] = labels[Path(name).stem] = value
-    return labels
+                valence, arousal = float(row.get(valence_col) or ""), float(row.get(arousal_col) or "")
+            except ValueError:
+                valence = arousal = math.nan
+            if not name or not (math.isfinite(valence) and math.isfinite(arousal)):
+                table.malformed += 1
+                table.first_malformed = table.first_malformed or (
+                    f"line {line}: " + ("no id" if not name else "valence and arousal must be numbers"))
+                continue
+            if name in table.rows:
+                table.duplicate += 1
+                continue
+            table.rows[name] = (int(valence >= columns.valence_threshold), int(arousal >= columns.arousal_threshold))
+            for key in (name, Path(name).name, Path(name).stem):
+                table.aliases.setdefault(key, name)
+    return table
+
+
+def label_counts(table: LabelTable, jobs: list[Job]) -> dict:
+    """How the labels CSV met the pieces: its rows (read, skipped as malformed or repeated, without a piece)
+    and the pieces it could label (MIDI files and LPD-5 pianorolls) with and without a row; a piece without
+    a row enters unlabelled (unless its EMOPIA name gives its quadrant)."""
+    takes = [job for job in jobs if job.kind in ("midi", "lpd5")]
+    used = {job.label_row for job in takes if job.label_row is not None}
+    return {"file": str(table.path), "rows": len(table.rows), "rows_malformed": table.malformed,
+            "first_malformed": table.first_malformed, "rows_duplicate": table.duplicate,
+            "rows_without_piece": len(table.rows) - len(used),
+            "pieces_with_row": sum(job.label_row is not None for job in takes),
+            "pieces_without_row": sum(job.label_row is None for job in takes)}
 
 
 def read_split_files(folder: Path) -> dict[str, str]:
@@ -97,7 +172,7 @@ def read_split_files(folder: Path) -> dict[str, str]:
     return split
 
 
-def midi_jobs(sources: Iterable[Path], labels: dict) -> Iterator[Job]:
+def midi_jobs(sources: Iterable[Path], labels: LabelTable | None) -> Iterator[Job]:
     for source in sources:
         if not source.exists():
             raise UserError(f"{source} does not exist")
@@ -109,11 +184,10 @@ def midi_jobs(sources: Iterable[Path], labels: dict) -> Iterator[Job]:
         split = read_split_files(source if source.is_dir() else source.parent)
         for path in files:
             valence, arousal = emopia_labels(path.name)
-            for key in (str(path), path.name, path.stem):
-                if key in labels:
-                    valence, arousal = labels[key]
-                    break
-            yield Job(piece_id(str(path.resolve())), str(path), valence, arousal, split.get(path.name))
+            found = labels.find((str(path), path.name, path.stem)) if labels else None
+            row, (valence, arousal) = found if found else (None, (valence, arousal))
+            yield Job(piece_id(str(path.resolve())), str(path), valence, arousal, split.get(path.name),
+                      label_row=row)
 
 
 def pop909_jobs(folder: Path) -> Iterator[Job]:
@@ -123,7 +197,18 @@ def pop909_jobs(folder: Path) -> Iterator[Job]:
     val = pop909.val_songs(folder)
     for path in sorted(p for p in (folder / "midis").iterdir() if p.suffix.lower() in MIDI_SUFFIXES):
         yield Job(piece_id(str(path.resolve())), str(path), split=pop909.song_split(path, val),
-                  beats=str(pop909.beat_file(path)))
+                  beats=str(pop909.beat_file(path)), kind="pop909")
+
+
+def lpd5_jobs(source: Path, labels: LabelTable | None, val_fraction: float, exclude: Path | None) -> Iterator[Job]:
+    """The pianorolls of an LPD-5 folder (or one .npz file), labelled from the CSV by their MSD track id
+    (lpd5.label_keys), a `val_fraction` of them in the validation split (lpd5.in_validation)."""
+    lpd5.require_pypianoroll()
+    for path in lpd5.files(source, exclude):
+        found = labels.find(lpd5.label_keys(path)) if labels else None
+        row, (valence, arousal) = found if found else (None, (None, None))
+        split = "val" if lpd5.in_validation(lpd5.track_id(path), val_fraction) else "train"
+        yield Job(piece_id(str(path.resolve())), str(path), valence, arousal, split, kind="lpd5", label_row=row)
 
 
 def music21_jobs(what: str, limit: int | None) -> Iterator[Job]:
@@ -138,7 +223,7 @@ def music21_jobs(what: str, limit: int | None) -> Iterator[Job]:
     if not paths:
         raise UserError(f"the music21 corpus has no composer or work named {what!r}")
     for path in sorted(str(p) for p in paths)[:limit]:
-        yield Job(piece_id(f"music21:{path}"), f"music21:{path}")
+        yield Job(piece_id(f"music21:{path}"), f"music21:{path}", kind="music21")
 
 
 def load_source(source: str) -> str | bytes:
@@ -155,7 +240,7 @@ def prepare_one(args: tuple) -> dict:
     """Worker: encode one piece and write its arrays. Returns its manifest entry or a skip record."""
     job, out_dir, bar_len, min_bars = args
     result = _prepare_one(job, out_dir, bar_len, min_bars)
-    return {**result, "dataset": "pop909"} if job.beats else result
+    return {**result, "dataset": job.kind} if job.kind in ("pop909", "lpd5") else result
 
 
 def _prepare_one(job: Job, out_dir: Path, bar_len: int, min_bars: int) -> dict:
@@ -172,13 +257,15 @@ def _prepare_one(job: Job, out_dir: Path, bar_len: int, min_bars: int) -> dict:
     if not job.source.startswith("music21:") and os.path.getsize(job.source) == 0:
         return {"status": "skipped", "source": job.source, "reason": "empty", "detail": "0 bytes"}
     try:
-        midi = load_source(job.source)
+        midi = load_source(job.source) if job.kind != "lpd5" else None
     except Exception as err:  # music21 raises many kinds of errors for a score it cannot convert
         return {"status": "skipped", "source": job.source, "reason": "unreadable",
                 "detail": f"{type(err).__name__}: {err}"[:200]}
     extra = {}
     try:
-        if job.beats:
+        if job.kind == "lpd5":
+            piece, extra["lpd5"] = lpd5.encode_file(Path(job.source), bar_len)
+        elif job.beats:
             piece, extra["pop909"] = pop909.encode_song(midi, Path(job.beats), bar_len)
         else:
             piece = codec.encode(midi, bar_len)
@@ -208,17 +295,27 @@ def write_piece(target: Path, tokens, rhythm, key, entry: dict) -> None:
 
 def prepare(sources: list[Path], out_dir: Path, labels_csv: Path | None = None, workers: int = 1,
             music21: str | None = None, music21_limit: int | None = None, bar_len: int = 128,
-            min_bars: int = 2, progress: bool = True, pop909_dirs: Iterable[Path] = ()) -> dict:
+            min_bars: int = 2, progress: bool = True, pop909_dirs: Iterable[Path] = (),
+            lpd5_sources: Iterable[Path] = (), label_columns: LabelColumns = LabelColumns(),
+            lpd5_val: float = 0.1) -> dict:
     """Prepare MIDI files and folders (`sources`; a folder with midis/ and annotations/ is read as
-    POP909), the POP909 folders `pop909_dirs` and, optionally, music21 corpus pieces into out_dir."""
-    labels = read_labels_csv(labels_csv) if labels_csv else {}
+    POP909), the POP909 folders `pop909_dirs`, the LPD-5 folders or .npz files `lpd5_sources` (a `lpd5_val`
+    fraction of them, by MSD id, for validation) and, optionally, music21 corpus pieces into out_dir.
+    `labels_csv` labels MIDI files and LPD-5 pianorolls by id, reading `label_columns`."""
+    if not 0.0 <= lpd5_val <= 1.0:
+        raise UserError(f"the LPD-5 validation fraction must be between 0 and 1, not {lpd5_val}")
+    labels = read_labels_csv(labels_csv, label_columns) if labels_csv else None
     jobs = list(midi_jobs(sources, labels))
     for folder in pop909_dirs:
         jobs += list(pop909_jobs(folder))
+    for source in lpd5_sources:
+        jobs += list(lpd5_jobs(source, labels, lpd5_val, exclude=out_dir))
     if music21:
         jobs += list(music21_jobs(music21, music21_limit))
     if not jobs:
-        raise UserError("no MIDI files (.mid, .midi) found in " + ", ".join(map(str, sources)))
+        hint = " (LPD-5 pianorolls, .npz: --lpd5 DIR)" if any(
+            s.is_dir() and next(s.rglob(f"*{lpd5.SUFFIX}"), None) for s in sources) else ""
+        raise UserError("no MIDI files (.mid, .midi) found in " + ", ".join(map(str, sources)) + hint)
     jobs = list({job.id: job for job in jobs}.values())  # a file named twice is prepared once
     (out_dir / "pieces").mkdir(parents=True, exist_ok=True)
 
@@ -238,6 +335,8 @@ def prepare(sources: list[Path], out_dir: Path, labels_csv: Path | None = None, 
     bar.close()
 
     manifest = build_manifest(results, bar_len)
+    if labels is not None:
+        manifest["counts"]["labels"] = label_counts(labels, jobs)
     partial = out_dir / "manifest.json.partial"
     partial.write_text(json.dumps(manifest, indent=1))
     os.replace(partial, out_dir / "manifest.json")
@@ -276,9 +375,10 @@ def build_manifest(results: list[dict], bar_len: int) -> dict:
         "quadrants": dict(sorted(quadrants.items())),
         "splits": dict(Counter(str(p["split"]) for p in pieces)),
     }
-    songs = [r for r in results if r.get("dataset") == "pop909"]
-    if songs:
-        counts["pop909"] = pop909_counts(songs)
+    for dataset in ("pop909", "lpd5"):
+        songs = [r for r in results if r.get("dataset") == dataset]
+        if songs:
+            counts[dataset] = dataset_counts(songs, dataset)
     entries = [{k: p[k] for k in ("id", "source", "file", "bars", "valence", "arousal", "split")}
                for p in pieces]
     return {"version": MANIFEST_VERSION, "vocab_fingerprint": V.fingerprint(), "bar_len": bar_len,
@@ -286,12 +386,13 @@ def build_manifest(results: list[dict], bar_len: int) -> dict:
             "pieces": entries}
 
 
-def pop909_counts(results: list[dict]) -> dict:
-    """POP909 songs read, prepared, skipped by reason, bars, and the notes of each role in the tokens."""
+def dataset_counts(results: list[dict], dataset: str) -> dict:
+    """POP909 or LPD-5 songs read, prepared, skipped by reason, bars, and the totals of the counts each
+    prepared song carries under `dataset` (pop909.encode_song, lpd5.encode_file)."""
     prepared = [r for r in results if r["status"] != "skipped"]
     totals = Counter()
     for song in prepared:
-        totals.update(song["pop909"])
+        totals.update(song[dataset])
     return {"songs_read": len(results), "songs_prepared": len(prepared),
             "skipped": dict(Counter(r["reason"] for r in results if r["status"] == "skipped")),
             "bars": sum(r["bars"] for r in prepared), "splits": dict(Counter(str(r["split"]) for r in prepared)),
