@@ -47,6 +47,7 @@ def test_wheel_has_one_top_level_package(wheel):
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"cdgmvae"}, top
     for needed in ("cdgmvae/engine/default_model/model.safetensors", "cdgmvae/engine/default_model/model.json",
+                   "cdgmvae/engine/default_model/prior.safetensors", "cdgmvae/engine/default_model/prior.json",
                    "cdgmvae/max4live/cdgmvae.amxd", "cdgmvae/training/baseline.json",
                    "cdgmvae/commands/generate.py"):
         assert needed in names, needed
@@ -68,6 +69,7 @@ def test_fresh_environment_generates_with_the_bundled_model(wheel, tmp_path):
                              "--bars", "2", "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
+    assert "latent prior" not in result.stderr and "mixture" not in result.stderr, result.stderr  # the bundled prior
     where = subprocess.run([str(env_python), "-c", "import cdgmvae.engine as e; print(e.__file__)"], cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(env_site)), where
