@@ -112,23 +112,45 @@ def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, d
     assert {p.id for p in split_holdout(train, 0.34, seed=5)[1]} != {p.id for p in held}
 
     out = tmp_path / "run"
-    assert cli.main(_train_args(data, config, out, 6, "--val-every", 2, "--holdout", 0.34)) == 0
-    held_scores = {}
-    for event in (out / "tb").glob("events.out.tfevents.*"):
-        acc = EventAccumulator(str(event))
-        acc.Reload()
-        for kind in ("acc_arousal", "acc_valence"):
-            for e in acc.Scalars(f"holdout/{kind}"):
-                held_scores.setdefault(e.step, []).append(e.value)
-    assert sorted(held_scores) == [2, 4, 6]
-    best_step = max(sorted(held_scores), key=lambda step: sum(held_scores[step]))  # first of equals, as the trainer
+    # lr and steps chosen so that the held-out score rises after the first evaluation, ties later, and
+    # peaks elsewhere on the validation split: a "best" never updated, updated on ties, taken from the
+    # last evaluation or chosen on the validation split each picks another step
+    assert cli.main(_train_args(data, config, out, 8, "--val-every", 2, "--holdout", 0.34, "--lr", "3e-3",
+                                "--warmup", 1)) == 0
+    held_scores, val_scores = _tb_mean_accuracy(out, "holdout"), _tb_mean_accuracy(out, "val")
+    assert sorted(held_scores) == sorted(val_scores) == [2, 4, 6, 8]
+    best_step = _first_best(held_scores)
+    assert best_step != 2 and best_step != _last_best(held_scores), f"the fixture no longer tells: {held_scores}"
+    assert _first_best(val_scores) != best_step, f"the fixture no longer tells: {val_scores}"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["selected"]["step"] == best_step
+    assert summary["best_val"] == held_scores[best_step]
     assert json.loads((out / "selected" / "model.json").read_text())["step"] == best_step
     selected, _ = load_model(out / "selected")
     best, _ = load_model(out / "ckpt" / "best.json")
     assert all(torch.equal(a, b) for a, b in zip(selected.state_dict().values(), best.state_dict().values()))
     assert cli.main(_train_args(data, config, tmp_path / "bad", 2, "--holdout", 1.0)) == 2
+
+
+def _tb_mean_accuracy(run: Path, group: str) -> dict[int, float]:
+    """{step: mean of arousal and valence accuracy} as TensorBoard holds them for `group` (val or holdout)."""
+    scores: dict[int, list[float]] = {}
+    for event in (run / "tb").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(event))
+        acc.Reload()
+        for kind in ("acc_arousal", "acc_valence"):
+            for e in acc.Scalars(f"{group}/{kind}"):
+                scores.setdefault(e.step, []).append(e.value)
+    assert all(len(pair) == 2 for pair in scores.values()), scores
+    return {step: sum(pair) / 2 for step, pair in scores.items()}
+
+
+def _first_best(scores: dict[int, float]) -> int:
+    return min(step for step, score in scores.items() if score == max(scores.values()))
+
+
+def _last_best(scores: dict[int, float]) -> int:
+    return max(step for step, score in scores.items() if score == max(scores.values()))
 
 
 def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path, data, config):
