@@ -336,6 +336,40 @@ def test_time_budget_stops_cleanly_at_a_log_step_and_resume_finishes_the_same_ru
     assert all(torch.equal(got[k], want[k]) for k in want)
 
 
+def _last_checkpoint(run: Path) -> tuple[dict, dict]:
+    """(the header of ckpt/last.json, its tensors: the weights under model.*, Adam's moments under optim.*)."""
+    header = json.loads((run / "ckpt" / "last.json").read_text())
+    return header, _state(run / "ckpt" / header["weights"])
+
+
+def test_resume_continues_from_its_checkpoint_and_never_repeats_a_logged_step(tmp_path, data, config):
+    """A resumed run starts at the step after its checkpoint, with the checkpoint's weights, Adam state,
+    schedules and RNG: it keeps the lines logged before, writes no step twice, and its last training
+    checkpoint (weights, moments and Adam's step counts) is the uninterrupted run's."""
+    options = ("--ckpt-every", 100, "--val-every", 100, "--log-every", 3)
+    reference = tmp_path / "reference"
+    assert cli.main(_train_args(data, config, reference, 6, *options)) == 0
+    run = tmp_path / "run"
+    assert cli.main(_train_args(data, config, run, 6, *options, "--time-budget-s", 1e-6)) == 0
+    assert _last_checkpoint(run)[0]["step"] == 3
+    # mark the line logged before the checkpoint: a resume keeps it as it is, a restart would write it again
+    (line,) = _log(run)
+    (run / "log.jsonl").write_text(json.dumps({**line, "tokens_per_s": -1.0}) + "\n")
+
+    assert cli.main(_train_args(data, config, run, 6, *options, "--resume")) == 0
+    log, want = _log(run), _log(reference)
+    assert [e["step"] for e in log] == [3, 6] and log[0]["tokens_per_s"] == -1.0
+    assert _tb_steps(run, "train/loss") == [3, 6]     # both processes' event files together: each step once
+    assert {**log[1], "tokens_per_s": 0} == {**want[1], "tokens_per_s": 0}   # lr, beta, losses at step 6
+    (got_header, got), (want_header, expected) = _last_checkpoint(run), _last_checkpoint(reference)
+    assert got_header["step"] == 6
+    assert got_header["optimizer"]["scalars"] == want_header["optimizer"]["scalars"]   # Adam's step: 6 each
+    assert {entry["step"] for entry in got_header["optimizer"]["scalars"].values()} == {6.0}
+    assert got.keys() == expected.keys() and any(k.startswith("optim.") for k in got)
+    for name, tensor in expected.items():
+        assert torch.equal(got[name], tensor), name
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_bf16_without_cuda_is_refused_in_one_line(tmp_path, data, config, capsys):
     assert cli.main(_train_args(data, config, tmp_path / "run", 2, "--precision", "bf16")) == 2
