@@ -173,9 +173,12 @@ def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path
     assert checkpoint_step < steps
     with (killed / "log.jsonl").open("a") as log:
         log.write('{"step": 3')  # a line cut short by the kill
+    before = (killed / "log.jsonl").read_text().splitlines()[:checkpoint_step]
 
     resumed = subprocess.run(args(killed) + ["--resume"], env=_subprocess_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    # the lines up to the checkpoint are kept as written (their tokens_per_s too): the run went on from there
+    assert (killed / "log.jsonl").read_text().splitlines()[:checkpoint_step] == before
     drop = {"tokens_per_s"}
     want = [{k: v for k, v in e.items() if k not in drop} for e in _log(reference)]
     got = [{k: v for k, v in e.items() if k not in drop} for e in _log(killed)]
