@@ -1,4 +1,5 @@
 import glob
+import math
 from pathlib import Path
 
 import pretty_midi
@@ -9,6 +10,28 @@ from cdgmvae.engine import vocab as V
 from tests.midi_builders import write_midi
 
 EMOPIA = sorted(glob.glob(str(Path(__file__).parent.parent / "data/emopia/midis/*.mid")))
+
+
+# Expected values written out from the specification (engine/vocab.py's docstring, docs/ARCHITECTURE.md), not
+# computed with the codec's own functions:
+# - 32 velocity bins of equal width over MIDI's 0..127 (4 velocities each), a bin decoded to its middle;
+# - tempo bins 2**(1/8) apart from 30 BPM (120 BPM is bin 16), a tempo going to the nearest in log-tempo;
+# - General MIDI program families onto the LPD-5 tracks: 0-23 Piano, 24-31 Guitar, 32-39 Bass, the rest Strings.
+def decoded_velocity(velocity: int) -> int:
+    return 4 * (velocity // 4) + 2
+
+
+def tempo_bin(bpm: float) -> int:
+    return round(8 * math.log2(bpm / 30))
+
+
+GM_TRACK = {0: V.PIANO, 25: V.GUITAR, 33: V.BASS, 48: V.STRINGS}
+
+
+def test_velocity_bins_written_out():
+    assert [decoded_velocity(v) for v in (0, 1, 3, 4, 64, 100, 126, 127)] == [2, 2, 2, 6, 66, 102, 126, 126]
+    assert len({decoded_velocity(v) for v in range(128)}) == V.N_VELOCITY_BINS == 32
+    assert (tempo_bin(120), tempo_bin(90), tempo_bin(30), tempo_bin(220)) == (16, 13, 0, 23)
 
 
 def grid(piece: codec.EncodedPiece) -> list[tuple]:
@@ -27,12 +50,11 @@ def five_track_spec():
 
 
 def expected_grid(spec) -> list[tuple]:
-    tracks = [V.DRUMS if t.get("drum") else codec.program_to_track(t.get("program", 0), False) for t in spec]
+    tracks = [V.DRUMS if t.get("drum") else GM_TRACK[t.get("program", 0)] for t in spec]
     out = []
     for track, t in zip(tracks, spec):
         for start, length, pitch, velocity in t["notes"]:
-            out.append((start // 16, track, pitch, V.velocity_bin_value(V.velocity_to_bin(velocity)),
-                        start % 16, min(length, 16)))
+            out.append((start // 16, track, pitch, decoded_velocity(velocity), start % 16, min(length, 16)))
     return sorted(out)
 
 
@@ -64,7 +86,7 @@ def test_tempo_change_at_a_bar_line_is_kept_and_inside_a_bar_moves(tmp_path):
     tempos = [(0, 120.0), (2 * 16 * 120, 90.0), (3 * 16 * 120 + 2 * 120, 150.0)]  # bar 2, and inside bar 3
     piece = codec.encode(write_midi(tmp_path / "tempo.mid", spec, tempos))
     bins = [V.TOKEN_VALUE[bar[1]] for bar in piece.bars]
-    assert bins[:3] == [V.tempo_to_bin(120), V.tempo_to_bin(120), V.tempo_to_bin(90)]
+    assert bins[:3] == [tempo_bin(120), tempo_bin(120), tempo_bin(90)] == [16, 16, 13]
     assert V.tempo_bin_bpm(bins[2]) == pytest.approx(90, rel=0.05)  # bins step by 2**(1/8)
     assert piece.report.tempo_changes_moved == 1
     assert grid(piece) == expected_grid(spec)
@@ -72,7 +94,7 @@ def test_tempo_change_at_a_bar_line_is_kept_and_inside_a_bar_moves(tmp_path):
     # onsets in seconds follow the per-bar tempos: bars 0-1 at 120 BPM (2 s each), bar 2 at ~90 BPM
     starts = sorted(n.start for n in decoded.instruments[0].notes)
     assert starts[:3] == pytest.approx([0.0, 2.0, 4.0], abs=1e-3)
-    assert starts[3] == pytest.approx(4.0 + 4 * 60 / V.tempo_bin_bpm(bins[2]), abs=1e-3)
+    assert starts[3] == pytest.approx(4.0 + 4 * 60 / (30 * 2 ** (13 / 8)), abs=1e-3)  # bin 13: 92.5 BPM
     assert codec.encode(decoded).bars == piece.bars
 
 
@@ -109,7 +131,7 @@ def test_every_bundled_emopia_clip_round_trips():
             len(original.instruments[0].notes), path
         # the kept notes are the original notes quantized to the grid
         quantized = {(round(original.time_to_tick(n.start) / (original.resolution / 4)), n.pitch,
-                      V.velocity_bin_value(V.velocity_to_bin(n.velocity))) for n in original.instruments[0].notes}
+                      decoded_velocity(n.velocity)) for n in original.instruments[0].notes}
         first = piece.report.leading_bars_dropped * 16
         for bar, notes in enumerate(piece.notes):
             for note in notes:

@@ -112,23 +112,45 @@ def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, d
     assert {p.id for p in split_holdout(train, 0.34, seed=5)[1]} != {p.id for p in held}
 
     out = tmp_path / "run"
-    assert cli.main(_train_args(data, config, out, 6, "--val-every", 2, "--holdout", 0.34)) == 0
-    held_scores = {}
-    for event in (out / "tb").glob("events.out.tfevents.*"):
-        acc = EventAccumulator(str(event))
-        acc.Reload()
-        for kind in ("acc_arousal", "acc_valence"):
-            for e in acc.Scalars(f"holdout/{kind}"):
-                held_scores.setdefault(e.step, []).append(e.value)
-    assert sorted(held_scores) == [2, 4, 6]
-    best_step = max(sorted(held_scores), key=lambda step: sum(held_scores[step]))  # first of equals, as the trainer
+    # lr and steps chosen so that the held-out score rises after the first evaluation, ties later, and
+    # peaks elsewhere on the validation split: a "best" never updated, updated on ties, taken from the
+    # last evaluation or chosen on the validation split each picks another step
+    assert cli.main(_train_args(data, config, out, 8, "--val-every", 2, "--holdout", 0.34, "--lr", "3e-3",
+                                "--warmup", 1)) == 0
+    held_scores, val_scores = _tb_mean_accuracy(out, "holdout"), _tb_mean_accuracy(out, "val")
+    assert sorted(held_scores) == sorted(val_scores) == [2, 4, 6, 8]
+    best_step = _first_best(held_scores)
+    assert best_step != 2 and best_step != _last_best(held_scores), f"the fixture no longer tells: {held_scores}"
+    assert _first_best(val_scores) != best_step, f"the fixture no longer tells: {val_scores}"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["selected"]["step"] == best_step
+    assert summary["best_val"] == held_scores[best_step]
     assert json.loads((out / "selected" / "model.json").read_text())["step"] == best_step
     selected, _ = load_model(out / "selected")
     best, _ = load_model(out / "ckpt" / "best.json")
     assert all(torch.equal(a, b) for a, b in zip(selected.state_dict().values(), best.state_dict().values()))
     assert cli.main(_train_args(data, config, tmp_path / "bad", 2, "--holdout", 1.0)) == 2
+
+
+def _tb_mean_accuracy(run: Path, group: str) -> dict[int, float]:
+    """{step: mean of arousal and valence accuracy} as TensorBoard holds them for `group` (val or holdout)."""
+    scores: dict[int, list[float]] = {}
+    for event in (run / "tb").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(event))
+        acc.Reload()
+        for kind in ("acc_arousal", "acc_valence"):
+            for e in acc.Scalars(f"{group}/{kind}"):
+                scores.setdefault(e.step, []).append(e.value)
+    assert all(len(pair) == 2 for pair in scores.values()), scores
+    return {step: sum(pair) / 2 for step, pair in scores.items()}
+
+
+def _first_best(scores: dict[int, float]) -> int:
+    return min(step for step, score in scores.items() if score == max(scores.values()))
+
+
+def _last_best(scores: dict[int, float]) -> int:
+    return max(step for step, score in scores.items() if score == max(scores.values()))
 
 
 def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path, data, config):
@@ -151,9 +173,12 @@ def test_sigkill_then_resume_repeats_the_losses_of_an_uninterrupted_run(tmp_path
     assert checkpoint_step < steps
     with (killed / "log.jsonl").open("a") as log:
         log.write('{"step": 3')  # a line cut short by the kill
+    before = (killed / "log.jsonl").read_text().splitlines()[:checkpoint_step]
 
     resumed = subprocess.run(args(killed) + ["--resume"], env=_subprocess_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    # the lines up to the checkpoint are kept as written (their tokens_per_s too): the run went on from there
+    assert (killed / "log.jsonl").read_text().splitlines()[:checkpoint_step] == before
     drop = {"tokens_per_s"}
     want = [{k: v for k, v in e.items() if k not in drop} for e in _log(reference)]
     got = [{k: v for k, v in e.items() if k not in drop} for e in _log(killed)]
@@ -312,6 +337,40 @@ def test_time_budget_stops_cleanly_at_a_log_step_and_resume_finishes_the_same_ru
             == [{k: v for k, v in e.items() if k not in drop} for e in _log(reference)])
     got, want = load_model(budget)[0].state_dict(), load_model(reference)[0].state_dict()
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def _last_checkpoint(run: Path) -> tuple[dict, dict]:
+    """(the header of ckpt/last.json, its tensors: the weights under model.*, Adam's moments under optim.*)."""
+    header = json.loads((run / "ckpt" / "last.json").read_text())
+    return header, _state(run / "ckpt" / header["weights"])
+
+
+def test_resume_continues_from_its_checkpoint_and_never_repeats_a_logged_step(tmp_path, data, config):
+    """A resumed run starts at the step after its checkpoint, with the checkpoint's weights, Adam state,
+    schedules and RNG: it keeps the lines logged before, writes no step twice, and its last training
+    checkpoint (weights, moments and Adam's step counts) is the uninterrupted run's."""
+    options = ("--ckpt-every", 100, "--val-every", 100, "--log-every", 3)
+    reference = tmp_path / "reference"
+    assert cli.main(_train_args(data, config, reference, 6, *options)) == 0
+    run = tmp_path / "run"
+    assert cli.main(_train_args(data, config, run, 6, *options, "--time-budget-s", 1e-6)) == 0
+    assert _last_checkpoint(run)[0]["step"] == 3
+    # mark the line logged before the checkpoint: a resume keeps it as it is, a restart would write it again
+    (line,) = _log(run)
+    (run / "log.jsonl").write_text(json.dumps({**line, "tokens_per_s": -1.0}) + "\n")
+
+    assert cli.main(_train_args(data, config, run, 6, *options, "--resume")) == 0
+    log, want = _log(run), _log(reference)
+    assert [e["step"] for e in log] == [3, 6] and log[0]["tokens_per_s"] == -1.0
+    assert _tb_steps(run, "train/loss") == [3, 6]     # both processes' event files together: each step once
+    assert {**log[1], "tokens_per_s": 0} == {**want[1], "tokens_per_s": 0}   # lr, beta, losses at step 6
+    (got_header, got), (want_header, expected) = _last_checkpoint(run), _last_checkpoint(reference)
+    assert got_header["step"] == 6
+    assert got_header["optimizer"]["scalars"] == want_header["optimizer"]["scalars"]   # Adam's step: 6 each
+    assert {entry["step"] for entry in got_header["optimizer"]["scalars"].values()} == {6.0}
+    assert got.keys() == expected.keys() and any(k.startswith("optim.") for k in got)
+    for name, tensor in expected.items():
+        assert torch.equal(got[name], tensor), name
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
