@@ -62,7 +62,7 @@ def close(got, want) -> bool:
 
 def test_eq23_moves_both_latents_linearly_in_lambda_from_each_source_class(sources):
     probe = generator()
-    distance = [float((m[1] - m[0]).norm()) for m in (probe.model.prior_r.means, probe.model.prior_k.means)]
+    distance = [float((m[1] - m[0]).detach().norm()) for m in (probe.model.prior_r.means, probe.model.prior_k.means)]
     assert min(distance) > 0.1, distance   # else a wrong λ would move the latents too little to see
     for source, bars in sources.items():
         encoded = probe.encode_piece(bars)
