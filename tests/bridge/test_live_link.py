@@ -11,7 +11,7 @@ import time
 
 import pytest
 from cdgmvae.bridge.clock import QUANTUM
-from live_harness import KICK
+from live_harness import KICK, send_until
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
 
@@ -138,9 +138,9 @@ def test_start_and_stop_of_the_session_are_followed(live_factory, recorder, test
     try:
         assert tell(peer, "stop")[-1] == "False"
         live.wait_for(r"stopped: all notes off", timeout=5)
-        time.sleep(0.3)
+        time.sleep(bar_seconds(240) / 4)  # what was sent as it stopped has arrived
         silent_from = len(recorder.note_ons())
-        time.sleep(1.2)
+        time.sleep(1.5 * bar_seconds(240))
         assert len(recorder.note_ons()) == silent_from  # nothing starts while the session is stopped
         assert tell(peer, "start")[-1] == "True"
         live.wait_for(r"playing from the next bar line", timeout=5, count=2)
@@ -195,13 +195,12 @@ def test_with_start_stop_sync_a_peer_that_does_not_share_it_waits_for_play(live_
         live = live_factory("--link", "--start-stop-sync", "--bpm", "240", "--source", "clip", "--clip", test_clip)
         live.connect(recorder)
         live.wait_for(r"Ctrl-C stops", timeout=30)
-        bar = QUANTUM * 60 / 240
+        bar = bar_seconds(240)
         time.sleep(2 * bar)
         assert recorder.note_ons() == [] and not live.bars()
-        deadline = time.monotonic() + 4 * bar
-        while "playing from the next bar line" not in live.output() and time.monotonic() < deadline:
-            subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/cdgmvae/play", "i", "1"], check=True)
-            time.sleep(bar / 2)
+        send_until(lambda: subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/cdgmvae/play", "i", "1"],
+                                          check=True),
+                   lambda: "playing from the next bar line" in live.output(), 4 * bar, bar / 2, "play")
         live.wait_for(r"bar 3 ", timeout=10)
         kicks, session = kick_phases(recorder, peer)
     finally:
