@@ -144,15 +144,20 @@ def test_tonic_applies_from_the_next_bar_and_is_fed_back(live_factory, oscdump, 
     # from the next bar asked for: on a loaded machine the message can land a bar late, after the next bar was
     # already asked for (UDP may drop a send: it is sent again each half bar until a bar shows it)
     assert logged_at_send[0] <= changed <= logged_at_send[-1] + 1, (logged_at_send, changed)
-    tonics = [b.get("tonic") for b in live.bars()]
-    assert tonics[:changed] == ["Eb"] * changed and set(tonics[changed:]) == {"A"}
+    # a late bar before the model's first has no tonic yet (a fallback of silence)
+    tonics = [b["tonic"] for b in live.bars() if "tonic" in b]
+    assert all(b.get("tonic") is None for b in live.bars()[:len(live.bars()) - len(tonics)])
+    first = len(live.bars()) - len(tonics)
+    assert tonics[:changed - first] == ["Eb"] * (changed - first) and set(tonics[changed - first:]) == {"A"}
     # each bad tonic sent is ignored and counted (a datagram may be lost on the way: at most all sent)
     assert 1 <= ignored(live) <= 4 * bad_sends, live.output()[-1500:]
 
-    # the feedback of each bar, sent as the bar starts: all but perhaps the last bar logged
+    # the feedback of each bar, sent as the bar starts, in order: all but perhaps the last bar logged and a
+    # datagram lost
     wait_until(lambda: len(oscdump.values("/cdgmvae/fb/tonic")) >= len(tonics) - 1, 3, "feedback of every bar")
     shown = [PITCH_NAMES[int(v)] for v in oscdump.values("/cdgmvae/fb/tonic")]
-    assert shown == tonics[:len(shown)]
+    assert shown == ["Eb"] * shown.count("Eb") + ["A"] * shown.count("A") and "A" in shown, shown
+    assert shown.count("Eb") >= tonics.count("Eb") - 1 and len(shown) >= len(tonics) - 2, (shown, tonics)
 
     piece = codec.encode(record)
     bars = [[]] * piece.report.leading_bars_dropped + piece.notes  # bar n of the file is bar n played
