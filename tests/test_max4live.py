@@ -327,12 +327,22 @@ def test_the_committed_patch_is_what_the_osc_table_gives():
         "stale: run python -m cdgmvae.max4live.make_patch"
 
 
+# Facts from Ableton's maxdevtools (github.com/Ableton/maxdevtools, maxdiff/amxd_textconv.py), the reader Ableton
+# publishes for .amxd files: a flat run of chunks, each a 4-byte ASCII tag, its size as a little-endian uint32
+# (int.from_bytes(..., byteorder="little")) and that many bytes; the tags it knows are ampf, meta, ciph and ptch
+# (any other is an error: "Unknown field"); ampf holds exactly 4 bytes, the device type (aaaa audio effect, mmmm
+# MIDI effect, iiii instrument); ptch holds the patcher JSON, null-terminated or not, or an 'mx@c' container when
+# the device is frozen.
+KNOWN_CHUNKS = {b"ampf", b"meta", b"ciph", b"ptch"}
+
+
 def read_amxd(data: bytes) -> list[tuple[bytes, bytes]]:
     """The chunks of an .amxd, walked as Ableton's maxdevtools (maxdiff/amxd_textconv.py) walks them: a 4-byte
     ASCII tag, a little-endian uint32 size, that many bytes, to the end of the file."""
     chunks, at = [], 0
     while at < len(data):
         size = int.from_bytes(data[at + 4:at + 8], "little")
+        assert data[at:at + 4] in KNOWN_CHUNKS, f"unknown chunk {data[at:at + 4]!r} at byte {at}"
         assert at + 8 + size <= len(data), f"chunk {data[at:at + 4]!r} of {size} bytes runs past the end"
         chunks.append((data[at:at + 4], data[at + 8:at + 8 + size]))
         at += 8 + size
