@@ -327,12 +327,22 @@ def test_the_committed_patch_is_what_the_osc_table_gives():
         "stale: run python -m cdgmvae.max4live.make_patch"
 
 
+# Facts from Ableton's maxdevtools (github.com/Ableton/maxdevtools, maxdiff/amxd_textconv.py), the reader Ableton
+# publishes for .amxd files: a flat run of chunks, each a 4-byte ASCII tag, its size as a little-endian uint32
+# (int.from_bytes(..., byteorder="little")) and that many bytes; the tags it knows are ampf, meta, ciph and ptch
+# (any other is an error: "Unknown field"); ampf holds exactly 4 bytes, the device type (aaaa audio effect, mmmm
+# MIDI effect, iiii instrument); ptch holds the patcher JSON, null-terminated or not, or an 'mx@c' container when
+# the device is frozen.
+KNOWN_CHUNKS = {b"ampf", b"meta", b"ciph", b"ptch"}
+
+
 def read_amxd(data: bytes) -> list[tuple[bytes, bytes]]:
     """The chunks of an .amxd, walked as Ableton's maxdevtools (maxdiff/amxd_textconv.py) walks them: a 4-byte
     ASCII tag, a little-endian uint32 size, that many bytes, to the end of the file."""
     chunks, at = [], 0
     while at < len(data):
         size = int.from_bytes(data[at + 4:at + 8], "little")
+        assert data[at:at + 4] in KNOWN_CHUNKS, f"unknown chunk {data[at:at + 4]!r} at byte {at}"
         assert at + 8 + size <= len(data), f"chunk {data[at:at + 4]!r} of {size} bytes runs past the end"
         chunks.append((data[at:at + 4], data[at + 8:at + 8 + size]))
         at += 8 + size
@@ -471,17 +481,25 @@ def test_end_to_end_the_device_steers_the_bridge_from_the_next_bar(patcher, jack
             for value in (send["low"], send["high"]) if "low" in send else (None,):
                 oscsend(osc_port, send, value)
         oscsend(osc_port, emotion["calm"])
-        dump.wait("lambda", "1.000000", timeout=30, since=since)  # the dial's top: move at once
-        dump.wait("emotion", "calm", timeout=30, since=since)
+        # UDP may drop a datagram: what is waited for is sent again each half second until it shows
+        (lam,) = sends["lambda"]
+        dump.wait("lambda", "1.000000", timeout=30, since=since,  # the dial's top: move at once
+                  then=lambda: oscsend(osc_port, lam, lam["high"]))
+        dump.wait("emotion", "calm", timeout=30, since=since, then=lambda: oscsend(osc_port, emotion["calm"]))
 
-        sent_at, since = dump.bar, len(dump.seen)
-        oscsend(osc_port, emotion["sad"])
-        became_sad = dump.wait("emotion", "sad", timeout=30, since=since)
-        assert sent_at < became_sad <= sent_at + 2, f"sent during bar {sent_at}, took effect at {became_sad}"
+        since = len(dump.seen)
+        sent_at = []
+
+        def sad() -> None:
+            sent_at.append(dump.bar)
+            oscsend(osc_port, emotion["sad"])
+        sad()
+        became_sad = dump.wait("emotion", "sad", timeout=30, since=since, then=sad)
+        assert sent_at[0] < became_sad <= sent_at[-1] + 2, f"sent during bars {sent_at}, took effect at {became_sad}"
 
         since = len(dump.seen)
         oscsend(osc_port, sends["play"][0], 0)
-        dump.wait("playing", "0", timeout=15, since=since)
+        dump.wait("playing", "0", timeout=15, since=since, then=lambda: oscsend(osc_port, sends["play"][0], 0))
         assert bridge.poll() is None, "the bridge keeps running after panic and stop"
         bridge.terminate()
         log = bridge.communicate(timeout=15)[0]

@@ -47,6 +47,22 @@ def wait_until(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def send_until(send, done, timeout: float, every: float, what: str) -> int:
+    """Send, and again every `every` seconds, until `done()` (UDP may drop a datagram: a test must not depend
+    on one arriving); returns the sends. Raises AssertionError when `done()` is not seen within `timeout`."""
+    deadline = time.monotonic() + timeout
+    sends = 0
+    while time.monotonic() < deadline:
+        send()
+        sends += 1
+        again = min(deadline, time.monotonic() + every)
+        while time.monotonic() < again:
+            if done():
+                return sends
+            time.sleep(0.01)
+    raise AssertionError(f"{what}: not seen within {timeout:g} s ({sends} sends)")
+
+
 def jack_ports() -> list[str]:
     return subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
 

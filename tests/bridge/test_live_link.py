@@ -11,7 +11,7 @@ import time
 
 import pytest
 from cdgmvae.bridge.clock import QUANTUM
-from live_harness import KICK
+from live_harness import KICK, send_until
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
 
@@ -69,14 +69,24 @@ def phases(peer: subprocess.Popen, times: list[float]) -> list[float]:
     return json.loads(peer.stdout.readline())
 
 
-def off_the_bar_line(phase: float) -> float:
-    """Beats from the nearest bar line of the session's grid."""
+def off_the_bar_line(phase: float, early: float = 0.0) -> float:
+    """Beats from the nearest bar line of the session's grid, less `early` beats (an event sent that much ahead
+    of its bar line: --latency-ms)."""
+    phase = (phase + early) % QUANTUM
     return min(phase, QUANTUM - phase)
 
 
 # The first event of a bar (the clip's kick) must land on the session's bar line within a 64th of a bar:
 # well above JACK's period and the scheduler's spin, and a sixteenth of a beat.
 MARGIN_BEATS = QUANTUM / 64
+
+
+def beats_seconds(beats: float, bpm: float) -> float:
+    return beats * 60.0 / bpm
+
+
+def bar_seconds(bpm: float) -> float:
+    return beats_seconds(QUANTUM, bpm)
 
 
 def tell(peer: subprocess.Popen, command: str) -> list[str]:
@@ -111,9 +121,11 @@ def test_a_peer_changes_the_tempo_and_the_bar_length_follows(live_factory, recor
     print(live.output())  # shown when an assertion fails
     print([(round(t, 3), m) for t, m in recorder.note_ons(channel=9, note=KICK)])
 
-    assert before and all(abs(i - 1.0) < 0.010 for i in before), before     # 240 BPM: 1 s bars
+    # 240 BPM: 1 s bars, 160 BPM: 1.5 s bars; each within a 64th note at its tempo
+    assert before and all(abs(i - bar_seconds(240)) < beats_seconds(MARGIN_BEATS, 240) for i in before), before
     after = kick_intervals(recorder, after=change_seen)
-    assert len(after) >= 2 and all(abs(i - 1.5) < 0.010 for i in after), after    # 160 BPM: 1.5 s bars
+    assert len(after) >= 2, after
+    assert all(abs(i - bar_seconds(160)) < beats_seconds(MARGIN_BEATS, 160) for i in after), after
     bars = live.bars()
     assert bars[-1]["tempo"] == "160.0" and not [b for b in bars if b["late"]]
 
@@ -126,9 +138,9 @@ def test_start_and_stop_of_the_session_are_followed(live_factory, recorder, test
     try:
         assert tell(peer, "stop")[-1] == "False"
         live.wait_for(r"stopped: all notes off", timeout=5)
-        time.sleep(0.3)
+        time.sleep(bar_seconds(240) / 4)  # what was sent as it stopped has arrived
         silent_from = len(recorder.note_ons())
-        time.sleep(1.2)
+        time.sleep(1.5 * bar_seconds(240))
         assert len(recorder.note_ons()) == silent_from  # nothing starts while the session is stopped
         assert tell(peer, "start")[-1] == "True"
         live.wait_for(r"playing from the next bar line", timeout=5, count=2)
@@ -183,13 +195,12 @@ def test_with_start_stop_sync_a_peer_that_does_not_share_it_waits_for_play(live_
         live = live_factory("--link", "--start-stop-sync", "--bpm", "240", "--source", "clip", "--clip", test_clip)
         live.connect(recorder)
         live.wait_for(r"Ctrl-C stops", timeout=30)
-        bar = QUANTUM * 60 / 240
+        bar = bar_seconds(240)
         time.sleep(2 * bar)
         assert recorder.note_ons() == [] and not live.bars()
-        deadline = time.monotonic() + 4 * bar
-        while "playing from the next bar line" not in live.output() and time.monotonic() < deadline:
-            subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/cdgmvae/play", "i", "1"], check=True)
-            time.sleep(bar / 2)
+        send_until(lambda: subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/cdgmvae/play", "i", "1"],
+                                          check=True),
+                   lambda: "playing from the next bar line" in live.output(), 4 * bar, bar / 2, "play")
         live.wait_for(r"bar 3 ", timeout=10)
         kicks, session = kick_phases(recorder, peer)
     finally:
@@ -200,3 +211,23 @@ def test_with_start_stop_sync_a_peer_that_does_not_share_it_waits_for_play(live_
     assert "start/stop sync on" in banner and "now stopped" in banner and "/cdgmvae/play 1" in banner
     assert len(kicks) >= 3
     assert all(off_the_bar_line(p) < MARGIN_BEATS for p in session), session
+
+
+def test_latency_ms_sends_each_bar_that_much_before_the_sessions_bar_line(live_factory, recorder, test_clip):
+    """--latency-ms: each event goes out that much ahead of its beat, to make up for the latency after the
+    port: the first event of every bar arrives half a beat (125 ms at 240 BPM) before the session's bar line."""
+    early_beats = 0.5
+    peer = start_peer("240", sync=False)
+    try:
+        live = live_factory("--link", "--bpm", "240", "--source", "clip", "--clip", test_clip,
+                            "--latency-ms", f"{beats_seconds(early_beats, 240) * 1000:g}")
+        live.connect(recorder)
+        live.wait_for(r"bar 5 ", timeout=30)
+        kicks, session = kick_phases(recorder, peer)
+    finally:
+        tell(peer, "quit")
+        peer.wait(5)
+    assert live.interrupt() == 0
+    print(live.output())
+    assert len(kicks) >= 4
+    assert all(off_the_bar_line(p, early=early_beats) < MARGIN_BEATS for p in session), session

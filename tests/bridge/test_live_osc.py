@@ -17,6 +17,7 @@ from cdgmvae.bridge.osc_spec import CONTROLS, FEEDBACK, feedback_name
 from cdgmvae.engine import codec
 from cdgmvae.engine.features import PITCH_NAMES, clip_profile, key_scores
 from live_harness import free_udp_port, wait_until
+from live_harness import send_until as send_every
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 BPM = "240"
@@ -72,29 +73,46 @@ def bar(live, number: int) -> dict:
     return next(b for b in live.bars() if b["bar"] == number)
 
 
+def first_bar(live, **fields) -> int | None:
+    """The number of the first bar logged with these field values (None: none yet)."""
+    return next((b["bar"] for b in live.bars() if all(b.get(k) == v for k, v in fields.items())), None)
+
+
 def test_emotion_and_lambda_apply_from_the_next_bar(live_factory, oscdump, test_clip):
     live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip, "--emotion", "happy",
                         "--lambda", "0.5", "--feedback", f"127.0.0.1:{oscdump.port}")
     live.wait_for(r"bar 2 ", timeout=30)
-    oscsend(live.osc_port, "/cdgmvae/emotion", "s", "sad")
-    live.wait_for(r"bar 4 ", timeout=10)
-    oscsend(live.osc_port, "/cdgmvae/lambda", "f", 1.0)
-    live.wait_for(r"bar 6 ", timeout=10)
+    send_until(lambda: oscsend(live.osc_port, "/cdgmvae/emotion", "s", "sad"),
+               lambda: first_bar(live, target="sad") is not None, 6, "target sad")
+    sad = first_bar(live, target="sad")
+    live.wait_for(fr"bar {sad + 1} ", timeout=10)  # made before λ changes: λ 0.5 still
+    send_until(lambda: oscsend(live.osc_port, "/cdgmvae/lambda", "f", 1.0),
+               lambda: first_bar(live, **{"lambda": "1.00"}) is not None, 6, "lambda 1")
+    jump = first_bar(live, **{"lambda": "1.00"})
+    live.wait_for(fr"bar {jump + 1} ", timeout=10)
     assert live.interrupt() == 0
 
-    for n in (0, 1, 2):
+    assert sad >= 3
+    for n in range(sad):
         assert bar(live, n)["target"] == "happy" and bar(live, n)["valence"] == "1.00"
-    # lambda 0.5: half way to sad in bar 3, three quarters in bar 4; lambda 1: all the way in bar 5.
-    assert (bar(live, 3)["target"], bar(live, 3)["valence"], bar(live, 3)["arousal"]) == ("sad", "0.50", "0.50")
-    assert (bar(live, 4)["valence"], bar(live, 4)["lambda"], bar(live, 4)["emotion"]) == ("0.25", "0.50", "sad")
-    assert (bar(live, 5)["valence"], bar(live, 5)["lambda"]) == ("0.00", "1.00")
+    # lambda 0.5: half way to sad in the first bar made for it, three quarters in the next, and so on; lambda 1:
+    # all the way in the first bar made with it
+    assert (bar(live, sad)["target"], bar(live, sad)["valence"], bar(live, sad)["arousal"]) == ("sad", "0.50", "0.50")
+    assert (bar(live, sad + 1)["valence"], bar(live, sad + 1)["lambda"], bar(live, sad + 1)["emotion"]) == (
+        "0.25", "0.50", "sad")
+    for n in range(sad, jump):
+        assert bar(live, n)["valence"] == f"{0.5 ** (n - sad + 1):.2f}", n
+    assert (bar(live, jump)["valence"], bar(live, jump)["lambda"]) == ("0.00", "1.00")
 
     wait_until(lambda: "sad" in oscdump.values("/cdgmvae/fb/emotion"), 3, "feedback emotion sad")
     emotions = oscdump.values("/cdgmvae/fb/emotion")
     assert emotions[0] == "happy" and emotions[-1] == "sad"
     assert float(oscdump.values("/cdgmvae/fb/lambda")[-1]) == 1.0
+    # each bar's number as it starts, in order; a datagram may be lost, and the last bar logged may not have
+    # started when the run stopped
     bars = [int(v) for v in oscdump.values("/cdgmvae/fb/bar")]
-    assert bars[:6] == list(range(6))
+    logged = [b["bar"] for b in live.bars()]
+    assert bars == sorted(set(bars)) and set(bars) <= set(logged) and len(bars) >= len(logged) - 2, (bars, logged)
     assert float(oscdump.values("/cdgmvae/fb/tempo")[0]) == pytest.approx(240.0)
     assert oscdump.values("/cdgmvae/fb/tonic") == []  # a clip has no key guidance
 
@@ -106,26 +124,40 @@ def test_tonic_applies_from_the_next_bar_and_is_fed_back(live_factory, oscdump, 
     live = live_factory("--bpm", BPM, "--source", "model", "--seed", "3", "--emotion", "happy", "--tonic", "Eb",
                         "--record", str(record), "--feedback", f"127.0.0.1:{oscdump.port}")
     live.wait_for(r"bar 1 ", timeout=120)
-    for types, bad in (("i", 12), ("i", -1), ("f", 9.5), ("s", "A")):
-        oscsend(live.osc_port, "/cdgmvae/tonic", types, bad)
-    live.wait_for(r"OSC: ignored: /cdgmvae/tonic: 12 is outside 0\.\.11", timeout=5)
+
+    def bad_tonics() -> None:
+        for types, bad in (("i", 12), ("i", -1), ("f", 9.5), ("s", "A")):
+            oscsend(live.osc_port, "/cdgmvae/tonic", types, bad)
+    bad_sends = send_until(bad_tonics, lambda: "OSC: ignored: /cdgmvae/tonic: " in live.output(), 4, "refused")
     seen = len(live.bars())
     live.wait_for(fr"bar {seen} ", timeout=10)  # just past a bar's deadline: the next bar is seen+1
-    oscsend(live.osc_port, "/cdgmvae/tonic", "i", 9)
-    changed = int(live.wait_for(r"bar (\d+) .*tonic=A")[0].group(1))
+    logged_at_send = []
+
+    def tonic_a() -> None:
+        logged_at_send.append(len(live.bars()))
+        oscsend(live.osc_port, "/cdgmvae/tonic", "i", 9)
+    send_until(tonic_a, lambda: first_bar(live, tonic="A") is not None, 6, "tonic A")
+    changed = first_bar(live, tonic="A")
     live.wait_for(fr"bar {changed + 7} ", timeout=15)
     assert live.interrupt() == 0
 
-    # on a loaded machine the message can land a bar late, after the next bar was already asked for
-    assert changed in (seen + 1, seen + 2)
-    tonics = [b.get("tonic") for b in live.bars()]
-    assert tonics[:changed] == ["Eb"] * changed and set(tonics[changed:]) == {"A"}
-    assert re.search(r"\b4 OSC messages ignored", live.output()), live.output()[-1500:]
+    # from the next bar asked for: on a loaded machine the message can land a bar late, after the next bar was
+    # already asked for (UDP may drop a send: it is sent again each half bar until a bar shows it)
+    assert logged_at_send[0] <= changed <= logged_at_send[-1] + 1, (logged_at_send, changed)
+    # a late bar before the model's first has no tonic yet (a fallback of silence)
+    tonics = [b["tonic"] for b in live.bars() if "tonic" in b]
+    assert all(b.get("tonic") is None for b in live.bars()[:len(live.bars()) - len(tonics)])
+    first = len(live.bars()) - len(tonics)
+    assert tonics[:changed - first] == ["Eb"] * (changed - first) and set(tonics[changed - first:]) == {"A"}
+    # each bad tonic sent is ignored and counted (a datagram may be lost on the way: at most all sent)
+    assert 1 <= ignored(live) <= 4 * bad_sends, live.output()[-1500:]
 
-    # the feedback of each bar, sent as the bar starts: all but perhaps the last bar logged
+    # the feedback of each bar, sent as the bar starts, in order: all but perhaps the last bar logged and a
+    # datagram lost
     wait_until(lambda: len(oscdump.values("/cdgmvae/fb/tonic")) >= len(tonics) - 1, 3, "feedback of every bar")
     shown = [PITCH_NAMES[int(v)] for v in oscdump.values("/cdgmvae/fb/tonic")]
-    assert shown == tonics[:len(shown)]
+    assert shown == ["Eb"] * shown.count("Eb") + ["A"] * shown.count("A") and "A" in shown, shown
+    assert shown.count("Eb") >= tonics.count("Eb") - 1 and len(shown) >= len(tonics) - 2, (shown, tonics)
 
     piece = codec.encode(record)
     bars = [[]] * piece.report.leading_bars_dropped + piece.notes  # bar n of the file is bar n played
@@ -139,11 +171,20 @@ def test_hello_registers_the_sender_for_feedback(live_factory, test_clip):
     live.wait_for(r"bar 0 ", timeout=30)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        sock.settimeout(3)
-        sock.sendto(OscMessageBuilder("/cdgmvae/hello").build().dgram, ("127.0.0.1", live.osc_port))
-        data, sender = sock.recvfrom(1024)  # at once: the current state
+        sock.settimeout(BAR / 2)
+        replies = []
+
+        def hello() -> None:
+            sock.sendto(OscMessageBuilder("/cdgmvae/hello").build().dgram, ("127.0.0.1", live.osc_port))
+            try:
+                replies.append(sock.recvfrom(1024))  # at once: the current state
+            except TimeoutError:
+                pass
+        send_until(hello, lambda: replies, 4, "an answer to hello")
+        data, sender = replies[0]
         assert data.startswith(b"/cdgmvae/fb/") and sender[1] == live.osc_port
         live.wait_for(r"bar 1 ", timeout=5)
+        sock.settimeout(3 * BAR)
         addresses: list = []
         while b"/cdgmvae/fb/bar" not in addresses or addresses[-1] != b"/cdgmvae/fb/tempo":
             addresses.append(sock.recvfrom(1024)[0].split(b"\0")[0])  # a bar's feedback ends with tempo
@@ -188,18 +229,21 @@ def test_a_thousand_malformed_packets_are_ignored(live_factory, recorder, test_c
             sock.sendto(malformed(rng, i), ("127.0.0.1", live.osc_port))
             if i % 25 == 24:
                 time.sleep(0.002)  # pace the flood so the receive buffer drops none
-        seen = len(live.bars())
-        live.wait_for(fr"bar {seen} ", timeout=10)  # just past a bar's deadline: the next bar is seen+1
-        sock.sendto(message("/cdgmvae/emotion", "sad"), ("127.0.0.1", live.osc_port))
-    live.wait_for(fr"bar {seen + 2} ", timeout=10)
+        send_until(lambda: sock.sendto(message("/cdgmvae/emotion", "sad"), ("127.0.0.1", live.osc_port)),
+                   lambda: first_bar(live, target="sad") is not None, 6, "target sad after the flood")
+    sad = first_bar(live, target="sad")
+    live.wait_for(fr"bar {sad + 1} ", timeout=10)
     assert live.interrupt() == 0
 
     bars = live.bars()
     assert not [b for b in bars if b["late"]]
-    for b in bars:
-        assert 0 <= float(b["valence"]) <= 1 and 0 <= float(b["arousal"]) <= 1 and 0 <= float(b["lambda"]) <= 1
-    assert bar(live, seen)["target"] == "happy" and bar(live, seen + 1)["target"] == "sad"
-    assert re.search(r"1000 OSC messages ignored", live.output()), live.output()[-1500:]
+    # no number from the flood got through: every control's value in the bar log within the OSC table's range
+    for control in (c for c in CONTROLS if c.types == "f"):
+        assert all(control.low <= float(b[feedback_name(control.feedback)]) <= control.high for b in bars), control
+    assert [b["target"] for b in bars] == ["happy"] * sad + ["sad"] * (len(bars) - sad)
+    # Every malformed packet that arrives is ignored and counted. UDP may drop some of a flood; a tenth lost
+    # would be far more than loopback loses, and fewer than one kind of the eight (125 each) made valid.
+    assert 900 <= ignored(live) <= 1000, live.output()[-1500:]
     assert "Traceback" not in live.output()
     assert len(recorder.note_ons(channel=9, note=36)) >= len(bars) - 1
 
@@ -214,29 +258,29 @@ def test_sender_outside_the_allow_list_changes_nothing(live_factory, test_clip):
             sock.bind((ip, 0))
             sock.sendto(message("/cdgmvae/emotion", "sad"), ("127.0.0.1", live.osc_port))
 
-    send_from("127.0.0.2")
-    live.wait_for(r"not in --osc-allow", timeout=5)
-    live.wait_for(r"bar 3 ", timeout=10)
+    send_until(lambda: send_from("127.0.0.2"), lambda: "not in --osc-allow" in live.output(), 4, "refused")
+    live.wait_for(fr"bar {len(live.bars()) + 2} ", timeout=10)
     assert all(b["target"] == "happy" for b in live.bars())
-    send_from("127.0.0.3")
-    live.wait_for(r"bar 5 ", timeout=10)
+    send_until(lambda: send_from("127.0.0.3"), lambda: first_bar(live, target="sad") is not None, 6, "obeyed")
     assert live.interrupt() == 0
-    assert bar(live, 5)["target"] == "sad"
 
 
 def test_play_panic_and_stop_over_osc(live_factory, recorder, test_clip):
     live = live_factory("--bpm", BPM, "--source", "clip", "--clip", test_clip)
     live.connect(recorder)
     live.wait_for(r"bar 1 ", timeout=30)
-    oscsend(live.osc_port, "/cdgmvae/panic", "")
-    oscsend(live.osc_port, "/cdgmvae/play", "i", 0)
-    live.wait_for(r"stopped: all notes off", timeout=5)
-    time.sleep(0.3)
+
+    def all_notes_off() -> int:
+        return len([m for _, m in recorder.snapshot() if m.type == "control_change" and m.control == 123])
+    send_until(lambda: oscsend(live.osc_port, "/cdgmvae/panic", ""), lambda: all_notes_off() >= 5, 4, "panic")
+    send_until(lambda: oscsend(live.osc_port, "/cdgmvae/play", "i", 0),
+               lambda: "stopped: all notes off" in live.output(), 4, "stop")
+    time.sleep(BAR / 4)  # what was sent as it stopped has arrived
     silent_from = len(recorder.note_ons())
-    time.sleep(1.2)  # more than a bar: nothing may start while stopped
+    time.sleep(1.5 * BAR)  # more than a bar: nothing may start while stopped
     assert len(recorder.note_ons()) == silent_from
-    oscsend(live.osc_port, "/cdgmvae/play", "i", 1)
-    live.wait_for(r"playing from the next bar line", timeout=5, count=2)
+    send_until(lambda: oscsend(live.osc_port, "/cdgmvae/play", "i", 1),
+               lambda: live.output().count("playing from the next bar line") >= 2, 4, "play")
     live.wait_for(r"bar 3 ", timeout=10)
     assert live.interrupt() == 0
 
@@ -261,18 +305,9 @@ def udp(port: int, data: bytes, source: str = "127.0.0.1") -> None:
 
 
 def send_until(send, done, bars: float, what: str) -> int:
-    """Send, and again every half bar, until `done()` (UDP may drop a datagram); returns the sends."""
-    deadline = time.monotonic() + bars * BAR
-    sends = 0
-    while time.monotonic() < deadline:
-        send()
-        sends += 1
-        again = min(deadline, time.monotonic() + BAR / 2)
-        while time.monotonic() < again:
-            if done():
-                return sends
-            time.sleep(0.01)
-    raise AssertionError(f"{what}: not seen within {bars:g} bars ({sends} sends)")
+    """Send, and again every half bar, until `done()` within `bars` bars (UDP may drop a datagram); returns the
+    sends."""
+    return send_every(send, done, bars * BAR, BAR / 2, what)
 
 
 def ignored(live) -> int:
