@@ -116,6 +116,9 @@ class Generator:
         self.key: int | None = None
         self.key_tonic: int | None = None
         self.played: list[list[int]] = []
+        # with a prior, after a live transfer: the played bars' deviation from the prior's mean, kept by
+        # the bars that follow and shrunk by (1 - lambda) a bar (Eq 23: lambda 0 goes on as played)
+        self.anchor: Tensor | None = None
 
     def set_controls(self, **changes) -> None:
         """Change the target emotion, lambda, temperature, ... from the next bar on."""
@@ -174,7 +177,15 @@ class Generator:
             state = PriorState(torch.cat([self.z_r, self.z_k]), previous, self.key)
         # key guidance is a scale lock: the prior stays in the lock's key rather than pull against it
         locked = key_in_mode(self.tonic, c.valence) if c.key_strength else None
-        z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic, key=locked)
+        if self.anchor is not None:
+            # the anchor moves lambda of the way to 0 before the bar, as Eq 23 moves z toward the target; the
+            # last bar's deviation is taken from its own anchor, so only the anchor's move shifts the mean
+            moved = self.anchor * (1.0 - c.lam)
+            if state is not None:
+                state = replace(state, z=state.z + moved - self.anchor)
+            self.anchor = moved
+        z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic, key=locked,
+                                      anchor=self.anchor)
         self.key_tonic = self.tonic
         z_r, z_k = self.prior.split(z)
         bar = self.decode_bar(z_r, z_k, position=self.path)
@@ -325,6 +336,8 @@ class Generator:
         self.tonic = self.key_tonic = tonic_of(bars)
         profile = clip_profile(codec.bar_notes(list(bar)) for bar in bars)
         self.key = key_of_profile(profile) if profile.any() else None  # a keyed prior goes on in their key
+        if self.prior is not None:
+            self.anchor = self.prior.deviation(torch.cat([self.z_r, self.z_k]), self.path, self.key)
         last = tokens_tensor(bars[-1:], self.model.cfg.bar_len, self.device)[:, 0, :-1]
         _, self.memory = self.model.decode_bar(last, mu_r[-1:], mu_k[-1:])
 

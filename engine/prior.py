@@ -122,26 +122,41 @@ class LatentPrior:
 
     def draw(self, noise: Tensor, controls: tuple[float, float], state: PriorState | None = None,
              variety: float = 1.0, rng: torch.Generator | None = None,
-             tonic: int = 0, key: int | None = None) -> tuple[Tensor, int | None]:
+             tonic: int = 0, key: int | None = None, anchor: Tensor | None = None) -> tuple[Tensor, int | None]:
         """One bar's latents for each row of `noise` [K, 2l] (standard normal) under `controls` (valence,
         arousal): the first bar when `state` is None, else the bar after it. `variety` scales the noise (0:
         the conditional mean); `rng` draws the key and `tonic` is the first bar's (`keyed`); `key` (0..23),
-        when given, is the bar's key instead of a draw. Returns (z [K, 2l], the bar's key or None)."""
+        when given, is the bar's key instead of a draw. `anchor` [2l], when given, is added to the mean the
+        bar is drawn around (and to the last bar's, so that the AR deviation is taken from it): live transfer
+        keeps the played bars' own deviation (`deviation`) that way. Returns (z [K, 2l], the bar's key or
+        None)."""
+        anchor = torch.zeros(2 * self.d_latent, device=noise.device) if anchor is None else anchor
         if self.kind != "keyed":
             previous = None if state is None else state.z
-            previous_mean = None if state is None else self.emotion_mean("z", state.controls)
-            return self._ar("z", noise, self.emotion_mean("z", controls), previous, previous_mean, variety), None
+            previous_mean = None if state is None else self.emotion_mean("z", state.controls) + anchor
+            return self._ar("z", noise, self.emotion_mean("z", controls) + anchor, previous, previous_mean,
+                            variety), None
         noise_r, noise_k = self.split(noise)
+        anchor_r, anchor_k = self.split(anchor)
         previous_r, previous_k = self.split(state.z) if state is not None else (None, None)
-        z_r = self._ar("z_r", noise_r, self.emotion_mean("z_r", controls), previous_r,
-                       None if state is None else self.emotion_mean("z_r", state.controls), variety)
+        z_r = self._ar("z_r", noise_r, self.emotion_mean("z_r", controls) + anchor_r, previous_r,
+                       None if state is None else self.emotion_mean("z_r", state.controls) + anchor_r, variety)
         if key is None:
             key = self.next_key(state, controls[0], tonic, rng)
         key_means = self.tensors["z_k_mean"]
         had_key = state is not None and state.key is not None
-        z_k = self._ar("z_k", noise_k, key_means[key], previous_k if had_key else None,
-                       key_means[state.key] if had_key else None, variety)
+        z_k = self._ar("z_k", noise_k, key_means[key] + anchor_k, previous_k if had_key else None,
+                       key_means[state.key] + anchor_k if had_key else None, variety)
         return torch.cat([z_r, z_k], dim=-1), key
+
+    def deviation(self, z: Tensor, controls: tuple[float, float], key: int | None = None) -> Tensor:
+        """z [2l] less the mean the prior draws a bar around under `controls` (valence, arousal) and, for
+        `keyed`, in `key` (0..23; None: z_k's deviation is taken as 0). Returns [2l]."""
+        if self.kind != "keyed":
+            return z - self.emotion_mean("z", controls)
+        z_r, z_k = self.split(z)
+        k_dev = z_k - self.tensors["z_k_mean"][key] if key is not None else torch.zeros_like(z_k)
+        return torch.cat([z_r - self.emotion_mean("z_r", controls), k_dev])
 
     # --- files --------------------------------------------------------------------------------------
     def save(self, folder: str | Path, name: str = PRIOR_NAME) -> Path:

@@ -295,6 +295,35 @@ def test_live_transfer_continues_from_the_played_bars_latents_and_emotion(model,
     assert is_valid_bar(generator.next_bar().tokens, TINY.bar_len)
 
 
+
+def played_bars(pattern: list[tuple[int, int, int]], bars: int = 4) -> list[list[int]]:
+    """Bars of piano tokens, each holding `pattern` ((pitch, onset in 16ths, length in 16ths))."""
+    from cdgmvae.engine import codec
+    from cdgmvae.engine.notes import GridNote
+    notes = [GridNote(0, pitch, 80, onset, length) for pitch, onset, length in pattern]
+    return [codec.bar_tokens(notes, 8)[0] for _ in range(bars)]
+
+
+def test_live_transfer_with_the_bundled_prior_goes_on_as_played_at_lambda_0_and_leaves_it_at_1():
+    """Eq 23 with the prior: at lambda 0 the bars after a live transfer keep the played bars' density (sixteenths
+    against one whole note a bar); at lambda 1 they move to the target at once, so the two performances give
+    nearly the same density (same seed, same target; only the decoder's memory of the played bar differs)."""
+    one_thread()
+    dense = played_bars([(60 + (i % 8), i, 1) for i in range(16)])
+    sparse = played_bars([(60, 0, 16)])
+    generator = Generator.load(seed=0)
+    assert generator.prior is not None
+    counts = {}
+    for lam in (0.0, 1.0):
+        for name, bars in (("dense", dense), ("sparse", sparse)):
+            generator.controls = Controls(valence=0.5, arousal=0.5, lam=lam, key_strength=0.0)
+            generator.reset(1)
+            generator.continue_from(bars)
+            made = [generator.next_bar() for _ in range(4)]
+            counts[lam, name] = np.mean([len(b.notes) for b in made])
+    assert counts[0.0, "dense"] > 4 > counts[0.0, "sparse"], counts  # 4: the geometric mean of 16 and 1
+    assert abs(counts[1.0, "dense"] - counts[1.0, "sparse"]) < 0.5 * (counts[0.0, "dense"] - counts[0.0, "sparse"])
+
 # --- fit-prior, files, fallbacks ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, model):
