@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from cdgmvae.engine import codec
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.checkpoint import load_model, write_json
+from cdgmvae.engine.checkpoint import load_model
 from cdgmvae.engine.config import ModelConfig
 from cdgmvae.engine.controls import Controls
 from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va, quadrant
@@ -100,7 +100,7 @@ class Scale:
 TINY_CONFIG = {"n_layers": 1, "n_enc_layers": 1, "n_heads": 2, "d_model": 32, "d_ff": 64, "d_latent": 16,
                "n_bars": 2, "bar_len": 128, "init_std_log": 0.0}
 SCALES = {
-    "reduced": Scale(name="reduced", config=TINY_CONFIG),
+    "reduced": Scale(name="reduced", config=TINY_CONFIG, seeds=(0, 1)),
     # the paper's model size and all of the validation split; a trained paper-size model is passed to the
     # model experiments with --checkpoint
     "full": Scale(name="full", config="paper", steps=20000, batch=16, lr=1e-4, seeds=(0, 1, 2), log_every=200,
@@ -279,9 +279,9 @@ def component_shares(model: CDGMVAE, pieces: Sequence[Piece]) -> dict[str, float
     model.eval()
     encoded = encode_pieces(model, pieces, progress=False)
     prior = {"r": model.prior_r, "k": model.prior_k}
-    l = model.cfg.d_latent
+    d = model.cfg.d_latent
     shares = {}
-    for factor, (lo, hi) in (("r", (0, l)), ("k", (l, 2 * l))):
+    for factor, (lo, hi) in (("r", (0, d)), ("k", (d, 2 * d))):
         chosen = [int(prior[factor].log_prob(torch.from_numpy(e.latents[:, lo:hi])).mean(0).argmax())
                   for e in encoded]
         shares[factor] = float(np.bincount(chosen, minlength=2).max() / len(chosen))
@@ -307,7 +307,8 @@ def mode_collapse(runs: Sequence[dict], data: str | Path, bar_len: int | None = 
                     "steps": [line["step"] for line in log],
                     "distance_r": [line["mean_distance_r"] for line in log],
                     "distance_k": [line["mean_distance_k"] for line in log],
-                    "final_distance": component_distances(model), "one_component_share": component_shares(model, pieces)})
+                    "final_distance": component_distances(model),
+                    "one_component_share": component_shares(model, pieces)})
     labels = {"r": [p.arousal for p in pieces or []], "k": [p.valence for p in pieces or []]}
     larger = {f: float(np.bincount(v, minlength=2).max() / len(v)) if v else None for f, v in labels.items()}
     return {"runs": out, "larger_label_share": larger, "clips": len(pieces or [])}
@@ -373,7 +374,21 @@ def feature_swap(generator: Generator, pairs: Sequence[tuple[Piece, Piece]], n_b
                                                           for p in per_pair])) if per_pair else None
                                      for side in ("A", "B")} for feature in SWAPS}
                    for basis in ("original", "reconstruction")} for swap in SWAPS}
-    return {"pairs": len(per_pair), "similarity": mean, "per_pair": per_pair}
+    score = {swap: {basis: swap_score(mean[swap][basis], swap) for basis in ("original", "reconstruction")}
+             for swap in SWAPS}
+    return {"pairs": len(per_pair), "similarity": mean, "score": score, "per_pair": per_pair}
+
+
+def swap_score(similarity: dict, swap: str) -> dict[str, float | None]:
+    """How well a swap did, from similarity[feature][side]: `swapped`, the swapped feature's similarity with
+    B minus with A (it should have come from B); `kept`, the other feature's similarity with A minus with B
+    (it should have stayed A's). Both near 1 for a disentangled model; `swapped` is at most 0 (against the
+    reconstructions) for a model whose decoder ignores the swapped latent."""
+    other = "key" if swap == "rhythm" else "rhythm"
+    if similarity[swap]["A"] is None:
+        return {"swapped": None, "kept": None}
+    return {"swapped": similarity[swap]["B"] - similarity[swap]["A"],
+            "kept": similarity[other]["A"] - similarity[other]["B"]}
 
 
 def zero_rhythm_latent(model: CDGMVAE) -> CDGMVAE:
@@ -437,7 +452,7 @@ def latent_space(model: CDGMVAE, pieces: Sequence[Piece], max_bars: int | None, 
     from sklearn.metrics import silhouette_score
     model.eval()
     encoded = encode_pieces(model, pieces, progress=show)
-    l = model.cfg.d_latent
+    d = model.cfg.d_latent
     z = np.concatenate([e.latents for e in encoded])
     labels = np.concatenate([np.tile(np.array([[e.controls[1], e.controls[0]]]), (len(e.latents), 1))
                              for e in encoded]).astype(int)  # [bars, (arousal, valence)]
@@ -447,7 +462,7 @@ def latent_space(model: CDGMVAE, pieces: Sequence[Piece], max_bars: int | None, 
     z, labels = z[keep], labels[keep]
     out = {"bars": int(len(z)), "clips": len(encoded), "arousal": labels[:, 0].tolist(),
            "valence": labels[:, 1].tolist(), "silhouette": {}}
-    for name, part in (("z_r", z[:, :l]), ("z_k", z[:, l:])):
+    for name, part in (("z_r", z[:, :d]), ("z_k", z[:, d:])):
         perplexity = float(min(30.0, max(2.0, (len(part) - 1) / 3)))
         out[name] = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
             part).round(3).tolist()

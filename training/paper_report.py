@@ -226,7 +226,8 @@ def _mode_collapse_md(r: dict) -> list[str]:
         lines.append(f"| {run['setting']} | {run['rho']:g} | {run['seed']} | "
                      f"{_fmt(run['distance_r'][0])} → {_fmt(run['final_distance']['r'])} | "
                      f"{_fmt(run['distance_k'][0])} → {_fmt(run['final_distance']['k'])} | "
-                     f"{_fmt(run['one_component_share']['r'], '.2f')} | {_fmt(run['one_component_share']['k'], '.2f')} |")
+                     f"{_fmt(run['one_component_share']['r'], '.2f')} | "
+                     f"{_fmt(run['one_component_share']['k'], '.2f')} |")
     larger = r["larger_label_share"]
     return lines + ["", f"Distances at the first log step and at the end (0: the components have collapsed onto one "
                         f"mean). The share of the {r['clips']} validation clips q(y|x) puts in the more popular "
@@ -235,18 +236,21 @@ def _mode_collapse_md(r: dict) -> list[str]:
 
 
 def _swap_md(r: dict) -> list[str]:
-    lines = ["| swap | against | rhythm with A | rhythm with B | key with A | key with B |", "|---|---|---|---|---|---|"]
+    lines = ["| swap | against | rhythm with A | rhythm with B | key with A | key with B | swapped: B − A | "
+             "kept: A − B |", "|---|---|---|---|---|---|---|---|"]
     for swap in ("rhythm", "key"):
         for basis in ("original", "reconstruction"):
-            v = r["similarity"][swap][basis]
+            v, score = r["similarity"][swap][basis], r["score"][swap][basis]
             lines.append(f"| {swap} | {basis} | {_fmt(v['rhythm']['A'])} | {_fmt(v['rhythm']['B'])} | "
-                         f"{_fmt(v['key']['A'])} | {_fmt(v['key']['B'])} |")
+                         f"{_fmt(v['key']['A'])} | {_fmt(v['key']['B'])} | {_fmt(score['swapped'], '+.3f')} | "
+                         f"{_fmt(score['kept'], '+.3f')} |")
     return lines + ["", f"Mean cosine similarity (Eq 22) over {r['pairs']} pairs. Rhythm swap: B's z_r with A's z_k; "
                         "key swap: A's z_r with B's z_k. Rhythm feature: onsets at each 16th of each bar; key "
                         "feature: each bar's key (one-hot of 24), so its cosine is the share of bars in the same key. "
                         "`original`: against the clips; `reconstruction`: against the model's own decoding of A's "
                         "and B's latents with the same seed. A disentangled model moves the swapped feature to B "
-                        "and keeps the other at A.", ""]
+                        "and keeps the other at A: `swapped` (the swapped feature's similarity with B minus with A) "
+                        "and `kept` (the other feature's with A minus with B) both positive.", ""]
 
 
 def _transfer_md(r: dict) -> list[str]:
@@ -284,11 +288,13 @@ def _quality_md(r: dict) -> list[str]:
         for kind in ("generated", "real"):
             row = r["rows"][kind].get(q, {})
             lines.append(f"| {q} {kind} | {row.get('pieces', 0)} | {_fmt(row.get('h1'), '.2f')} | "
-                         f"{_fmt(row.get('h4'), '.2f')} | {_fmt(row.get('gs'))} | {_fmt(row.get('notes_per_bar'), '.1f')} | "
+                         f"{_fmt(row.get('h4'), '.2f')} | {_fmt(row.get('gs'))} | "
+                         f"{_fmt(row.get('notes_per_bar'), '.1f')} | "
                          + " | ".join(_fmt(row.get(f"{j}_{k}"), ".2f") for j in ("reference", "model")
                                       for k in ("arousal", "valence", "quadrant")) + " |")
-    return lines + ["", f"{r['pieces_per_quadrant']} generated pieces of {r['bars']} bars per quadrant (λ = 1, seeds 0..) "
-                        "beside the validation clips of that quadrant (their prepared tokens written as MIDI). H1, H4: "
+    return lines + ["", f"{r['pieces_per_quadrant']} generated pieces of {r['bars']} bars per quadrant (λ = 1, "
+                        "seeds 0..) beside the validation clips of that quadrant (their prepared tokens written as "
+                        "MIDI). H1, H4: "
                         "pitch-class entropy of 1- and 4-bar windows (bits); GS: grooving similarity "
                         "(training/quality.py, shared with bench/quality.py). Accuracy: the share of pieces in which "
                         "the judge hears the quadrant's arousal, valence, and both.", ""]

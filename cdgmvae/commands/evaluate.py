@@ -36,7 +36,8 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/paper"),
                         help="figures, JSON and REPORT.md (default %(default)s)")
     parser.add_argument("--work", type=Path, default=Path("out/paper"),
-                        help="prepared data, training runs, generated MIDI: what is not committed (default %(default)s)")
+                        help="prepared data, training runs, generated MIDI: what is not committed "
+                             "(default %(default)s)")
     parser.add_argument("--data", type=Path,
                         help="a folder written by `cdgmvae prepare` (default: WORK/data, prepared from --sources "
                              "the first time)")
