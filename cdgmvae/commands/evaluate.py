@@ -53,7 +53,8 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-strength", type=float, default=0.0, metavar="S",
                         help="key guidance while decoding; 0, the default, lets the latents alone decide, as in the "
                              "paper")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads of the model experiments (default: the scale's, else torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -85,14 +86,15 @@ def run(args: argparse.Namespace) -> int:
     from cdgmvae.engine.errors import UserError
     from cdgmvae.training import paper_report
     from cdgmvae.training.experiments import load_scale
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    scale = load_scale(args.scale)
+    if args.threads or scale.threads:
+        torch.set_num_threads(args.threads or scale.threads)
     if args.temperature <= 0 or args.key_strength < 0:
         raise UserError("--temperature must be positive and --key-strength at least 0")
     if args.part == "report":
         print(f"wrote {paper_report.write_report(args.out)}")
         return 0
-    ctx = paper_report.Context(scale=load_scale(args.scale), out=args.out, work=args.work, data=args.data,
+    ctx = paper_report.Context(scale=scale, out=args.out, work=args.work, data=args.data,
                                sources=args.sources, checkpoint=args.checkpoint, device=args.device, seed=args.seed,
                                temperature=args.temperature, key_strength=args.key_strength, backend=args.backend,
                                show=not args.quiet, argv=_shared_argv(args))
