@@ -104,7 +104,7 @@ class Scale:
 TINY_CONFIG = {"n_layers": 1, "n_enc_layers": 1, "n_heads": 2, "d_model": 32, "d_ff": 64, "d_latent": 16,
                "n_bars": 2, "bar_len": 128, "init_std_log": 0.0}
 SCALES = {
-    "reduced": Scale(name="reduced", config=TINY_CONFIG, seeds=(0, 1), threads=1),
+    "reduced": Scale(name="reduced", config=TINY_CONFIG, steps=120, seeds=(0, 1), threads=1),
     # the paper's model size and all of the validation split; a trained paper-size model is passed to the
     # model experiments with --checkpoint
     "full": Scale(name="full", config="paper", steps=20000, batch=16, lr=1e-4, seeds=(0, 1, 2), log_every=200,

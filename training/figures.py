@@ -34,17 +34,20 @@ def supervision_plot(result: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, (factor, _, _) in zip(axes, FACTORS):
-        for setting, by_rho in result["table"].items():
+        for index, (setting, by_rho) in enumerate(result["table"].items()):
             rhos = sorted(by_rho, key=float)
             cells = [by_rho[r][factor] for r in rhos]
             mean = np.array([c["mean"] if c["mean"] is not None else np.nan for c in cells])
             low = mean - np.array([c["min"] if c["min"] is not None else np.nan for c in cells])
             high = np.array([c["max"] if c["max"] is not None else np.nan for c in cells]) - mean
             alpha, mi = result["settings"][setting]["alpha"], result["settings"][setting]["mi"]
-            ax.errorbar([float(r) for r in rhos], mean, yerr=[low, high], marker="o", capsize=3,
+            shift = 1.0 + 0.04 * (index - 0.5)  # side by side, so that equal values stay visible
+            ax.errorbar([float(r) * shift for r in rhos], mean, yerr=[low, high], marker="o", capsize=3,
                         color=COLOURS.get(setting), label=f"{setting} (α = {alpha:g}, MI {'on' if mi else 'off'})")
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
+        ax.set_xticks([float(r) for r in rhos], rhos)
+        ax.minorticks_off()
         ax.set_xlabel("supervision rate ρ")
         ax.set_title(f"{factor} accuracy of q(y|x), validation")
         ax.set_ylim(0, 1)
@@ -107,9 +110,10 @@ def feature_swap_plot(result: dict, path: Path) -> Path:
         ax.set_xticks([0, 1], ["rhythm feature", "key feature"])
         what = "B's z_r, A's z_k" if swap == "rhythm" else "A's z_r, B's z_k"
         ax.set_title(f"{swap} swap ({what}), {result['pairs']} pairs")
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(0, 1.35)
+        ax.set_yticks(np.linspace(0, 1, 6))
     axes[0].set_ylabel("cosine similarity (Eq 22)")
-    axes[1].legend(fontsize=7, loc="upper right")
+    axes[0].legend(fontsize=7, loc="upper center", ncol=2)
     return _save(fig, path)
 
 
@@ -170,5 +174,7 @@ def generation_plot(result: dict, path: Path) -> Path:
                    color="tab:purple" if kind == "generated" else "tab:grey")
         ax.set_xticks(range(len(quadrants)), quadrants)
         ax.set_title(title)
-    axes[0].legend(fontsize=8)
+    axes[-1].set_ylim(0, 1.3)
+    axes[-1].set_yticks(np.linspace(0, 1, 6))
+    axes[-1].legend(fontsize=8, loc="upper center", ncol=2)
     return _save(fig, path)

@@ -95,58 +95,49 @@ def machine(device: str) -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load = load_average()
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, "
             f"{'GPU ' + gpu if gpu else 'CPU only'}; load average {load} at the start")
 
 
-# --- the parts: each returns (numbers, figure paths) ----------------------------------------------------
+# --- the parts: each returns its numbers; FIGURES draws them ---------------------------------------------
 def _supervision(ctx: Context) -> list[dict]:
     return E.supervision_runs(ctx.ensure_data(), ctx.work / "runs", ctx.scale, ctx.show)
-
-
-def part_supervision_rate(ctx: Context, folder: Path) -> tuple[dict, list[Path]]:
-    result = E.supervision_rate(_supervision(ctx))
-    return result, [F.supervision_plot(result, folder / "supervision-rate.png")]
-
-
-def part_mode_collapse(ctx: Context, folder: Path) -> tuple[dict, list[Path]]:
-    result = E.mode_collapse(_supervision(ctx), ctx.ensure_data())
-    return result, [F.mode_collapse_plot(result, folder / "mode-collapse.png")]
 
 
 def _val(ctx: Context) -> list:
     return E.validation_pieces(ctx.ensure_data(), ctx.generator().model.cfg.bar_len)
 
 
-def part_feature_swap(ctx: Context, folder: Path) -> tuple[dict, list[Path]]:
+def part_feature_swap(ctx: Context) -> dict:
     pairs = E.swap_pairs(_val(ctx), ctx.scale.swap_pairs, ctx.scale.swap_bars)
-    result = E.feature_swap(ctx.generator(), pairs, ctx.scale.swap_bars, ctx.seed, ctx.show)
-    return result, [F.feature_swap_plot(result, folder / "feature-swap.png")]
+    return E.feature_swap(ctx.generator(), pairs, ctx.scale.swap_bars, ctx.seed, ctx.show)
 
 
-def part_emotion_transfer(ctx: Context, folder: Path) -> tuple[dict, list[Path]]:
+def part_emotion_transfer(ctx: Context) -> dict:
     clips = E.spread_over_quadrants(_val(ctx), ctx.scale.transfer_clips)
-    result = E.emotion_transfer(ctx.generator(), clips, ctx.scale.transfer_bars, 1.0, ctx.seed, ctx.show)
-    return result, [F.emotion_transfer_plot(result, folder / "emotion-transfer.png")]
+    return E.emotion_transfer(ctx.generator(), clips, ctx.scale.transfer_bars, 1.0, ctx.seed, ctx.show)
 
 
-def part_latent_space(ctx: Context, folder: Path) -> tuple[dict, list[Path]]:
-    result = E.latent_space(ctx.generator().model, _val(ctx), ctx.scale.latent_bars, ctx.seed, ctx.show)
-    return result, [F.latent_plot(result, "z_r", "arousal", folder / "latent-z_r-arousal.png"),
-                    F.latent_plot(result, "z_k", "valence", folder / "latent-z_k-valence.png")]
-
-
-def part_generation_quality(ctx: Context, folder: Path) -> tuple[dict, list[Path]]:
-    result = E.generation_quality(ctx.generator(), _val(ctx), ctx.work / "generation", ctx.scale.quality_pieces,
-                                  ctx.scale.quality_bars, ctx.show)
-    return result, [F.generation_plot(result, folder / "generation-quality.png")]
-
-
-RUNNERS: dict[str, Callable[[Context, Path], tuple[dict, list[Path]]]] = {
-    "supervision-rate": part_supervision_rate, "mode-collapse": part_mode_collapse,
-    "feature-swap": part_feature_swap, "emotion-transfer": part_emotion_transfer,
-    "latent-space": part_latent_space, "generation-quality": part_generation_quality}
+RUNNERS: dict[str, Callable[[Context], dict]] = {
+    "supervision-rate": lambda ctx: E.supervision_rate(_supervision(ctx)),
+    "mode-collapse": lambda ctx: E.mode_collapse(_supervision(ctx), ctx.ensure_data()),
+    "feature-swap": part_feature_swap,
+    "emotion-transfer": part_emotion_transfer,
+    "latent-space": lambda ctx: E.latent_space(ctx.generator().model, _val(ctx), ctx.scale.latent_bars, ctx.seed,
+                                               ctx.show),
+    "generation-quality": lambda ctx: E.generation_quality(ctx.generator(), _val(ctx), ctx.work / "generation",
+                                                           ctx.scale.quality_pieces, ctx.scale.quality_bars,
+                                                           ctx.show)}
+# part -> draw(result, folder) -> the PNG files written
+FIGURES: dict[str, Callable[[dict, Path], list[Path]]] = {
+    "supervision-rate": lambda r, f: [F.supervision_plot(r, f / "supervision-rate.png")],
+    "mode-collapse": lambda r, f: [F.mode_collapse_plot(r, f / "mode-collapse.png")],
+    "feature-swap": lambda r, f: [F.feature_swap_plot(r, f / "feature-swap.png")],
+    "emotion-transfer": lambda r, f: [F.emotion_transfer_plot(r, f / "emotion-transfer.png")],
+    "latent-space": lambda r, f: [F.latent_plot(r, "z_r", "arousal", f / "latent-z_r-arousal.png"),
+                                  F.latent_plot(r, "z_k", "valence", f / "latent-z_k-valence.png")],
+    "generation-quality": lambda r, f: [F.generation_plot(r, f / "generation-quality.png")]}
 MODEL_PARTS = ("feature-swap", "emotion-transfer", "latent-space", "generation-quality")
 
 
@@ -157,7 +148,8 @@ def run_part(ctx: Context, part: str) -> dict:
     device = ctx.device or ctx.scale.device
     where = machine(device)
     started = time.monotonic()
-    result, figures = RUNNERS[part](ctx, folder)
+    result = RUNNERS[part](ctx)
+    figures = FIGURES[part](result, folder)
     record = {"part": part, "command": ctx.command(part), "scale": asdict(ctx.scale),
               "scale_text": ctx.scale.describe(), "machine": where, "device": device,
               "model": ctx.model_name() if part in MODEL_PARTS else "trained here (the supervision runs)",
@@ -172,12 +164,21 @@ def run_part(ctx: Context, part: str) -> dict:
     return record
 
 
+def load_average() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def run_all(ctx: Context, parts: tuple[str, ...] = PARTS) -> Path:
-    """Every part in turn, then REPORT.md; returns its path."""
-    started = time.monotonic()
+    """Every part in turn, then REPORT.md; returns its path. OUT/all.json keeps the command, the wall time
+    and the load average (1, 5, 15 minutes) at the start and the end."""
+    started, load_at_start = time.monotonic(), load_average()
     for part in parts:
         run_part(ctx, part)
-    return write_report(ctx.out, total_s=time.monotonic() - started)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    (ctx.out / "all.json").write_text(json.dumps({
+        "command": ctx.command("all"), "wall_s": round(time.monotonic() - started, 1), "load_at_start": load_at_start,
+        "load_at_end": load_average()}, indent=1) + "\n")
+    return write_report(ctx.out)
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -304,8 +305,19 @@ SECTIONS = {"supervision-rate": _supervision_md, "mode-collapse": _mode_collapse
             "emotion-transfer": _transfer_md, "latent-space": _latent_md, "generation-quality": _quality_md}
 
 
-def write_report(out: Path, total_s: float | None = None) -> Path:
-    """REPORT.md from the parts' JSON files in `out` (a part not run yet is listed as missing)."""
+def redraw(out: Path) -> list[Path]:
+    """Draw every part's figures again from its JSON file in `out` (after a change to training/figures.py)."""
+    drawn = []
+    for part in PARTS:
+        path = out / part / f"{part}.json"
+        if path.is_file():
+            drawn += FIGURES[part](json.loads(path.read_text())["result"], out / part)
+    return drawn
+
+
+def write_report(out: Path) -> Path:
+    """REPORT.md from the parts' JSON files in `out` (a part not run yet is listed as missing) and, after
+    `evaluate all`, its all.json."""
     records = {}
     for part in PARTS:
         path = out / part / f"{part}.json"
@@ -324,8 +336,10 @@ def write_report(out: Path, total_s: float | None = None) -> Path:
                   "subset of the validation split. Its numbers show that each experiment runs and what it "
                   "measures, not the paper's results; `make paper PAPER_SCALE=full` runs the paper's size on a GPU.",
                   ""]
-    if total_s is not None:
-        lines += [f"Total wall time: {total_s / 60:.1f} min.", ""]
+    if (out / "all.json").is_file():
+        run = json.loads((out / "all.json").read_text())
+        lines += [f"All parts: `{run['command']}`, {run['wall_s'] / 60:.1f} min in all; load average (1, 5, 15 min) "
+                  f"{run['load_at_start']} at the start, {run['load_at_end']} at the end.", ""]
     for number, part in enumerate(PARTS, 1):
         lines.append(f"## {number}. {TITLES[part]}")
         lines.append("")

@@ -23,7 +23,7 @@ PARTS_HELP = {
     "generation-quality": "H1, H4, GS and emotion accuracy per quadrant of generated pieces beside the real clips "
                           "(EMOPIA's table)",
     "all": "every part above, then REPORT.md (`make paper`)",
-    "report": "write REPORT.md again from the parts' JSON files in --out",
+    "report": "draw the figures and write REPORT.md again from the parts' JSON files in --out (no experiment runs)",
 }
 
 
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if args.temperature <= 0 or args.key_strength < 0:
         raise UserError("--temperature must be positive and --key-strength at least 0")
     if args.part == "report":
+        paper_report.redraw(args.out)
         print(f"wrote {paper_report.write_report(args.out)}")
         return 0
     ctx = paper_report.Context(scale=scale, out=args.out, work=args.work, data=args.data,
