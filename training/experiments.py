@@ -197,8 +197,8 @@ def make_generator(checkpoint: str | Path | None, device: str, seed: int, temper
 
 
 def progress(total: int, what: str, show: bool) -> tqdm:
-    return tqdm(total=total, desc=what, unit="step" if what == "train" else "item", disable=not show,
-                dynamic_ncols=True)
+    """A progress bar on stderr, `total` pieces of work (shown only if `show`)."""
+    return tqdm(total=total, desc=what, unit="piece", disable=not show, dynamic_ncols=True)
 
 
 # --- supervision rate and mode collapse -----------------------------------------------------------------
@@ -287,7 +287,8 @@ def component_shares(model: CDGMVAE, pieces: Sequence[Piece]) -> dict[str, float
     d = model.cfg.d_latent
     shares = {}
     for factor, (lo, hi) in (("r", (0, d)), ("k", (d, 2 * d))):
-        chosen = [int(prior[factor].log_prob(torch.from_numpy(e.latents[:, lo:hi])).mean(0).argmax())
+        device = prior[factor].means.device
+        chosen = [int(prior[factor].log_prob(torch.from_numpy(e.latents[:, lo:hi]).to(device)).mean(0).argmax())
                   for e in encoded]
         shares[factor] = float(np.bincount(chosen, minlength=2).max() / len(chosen))
     return shares
