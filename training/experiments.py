@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ from cdgmvae.engine.key_guidance import tonic_of
 from cdgmvae.engine.model import CDGMVAE
 from cdgmvae.engine.notes import GridNote
 from cdgmvae.training.baseline import LogisticRegression, clip_features
-from cdgmvae.training.control import BASELINE
+from cdgmvae.training.control import BASELINE, Judges
 from cdgmvae.training.dataset import Piece, load_prepared
 from cdgmvae.training.latent_prior import encode_pieces
 from cdgmvae.training.quality import measure_piece, read_folder, summarise
@@ -169,21 +169,6 @@ def spread_over_quadrants(pieces: Sequence[Piece], count: int | None, min_bars: 
             if by_quadrant[q] and (count is None or len(chosen) < count):
                 chosen.append(by_quadrant[q].pop(0))
     return chosen
-
-
-@dataclass
-class Judges:
-    """What the reference classifier and the model's q(y|x) hear in a piece: P(high) of arousal and valence."""
-    generator: Generator
-    baseline: LogisticRegression = field(default_factory=lambda: LogisticRegression.load(BASELINE))
-
-    def reference(self, notes: Sequence[Sequence[GridNote]]) -> tuple[float, float]:
-        p_arousal, p_valence = self.baseline.probabilities(clip_features(notes))[0]
-        return float(p_arousal), float(p_valence)
-
-    def model(self, bars: Sequence[Sequence[int]]) -> tuple[float, float]:
-        _, _, p_arousal, p_valence = self.generator.encode_piece(bars)
-        return float(p_arousal), float(p_valence)
 
 
 def make_generator(checkpoint: str | Path | None, device: str, seed: int, temperature: float,
