@@ -187,10 +187,11 @@ def _fmt(value, spec: str = ".3f") -> str:
 
 
 def _header(record: dict) -> list[str]:
+    settings = record["settings"]
+    decoding = (f"; decoding seed {settings['seed']}, temperature {settings['temperature']:g}, key guidance "
+                f"{settings['key_strength']:g}, {settings['backend']} backend" if record["part"] in MODEL_PARTS else "")
     return [f"- command: `{record['command']}`", f"- scale: {record['scale_text']}",
-            f"- model: {record['model']}; seed {record['settings']['seed']}, temperature "
-            f"{record['settings']['temperature']:g}, key guidance {record['settings']['key_strength']:g}, "
-            f"{record['settings']['backend']} backend",
+            f"- model: {record['model']}{decoding}",
             f"- machine: {record['machine']}", f"- wall time: {record['wall_s'] / 60:.1f} min", ""]
 
 
