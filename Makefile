@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # torch first, pinned to the CPU build these machines carry on disk; an unpinned install pulls CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test venv max4live bench bench-gpu train-gpu clean
+.PHONY: demo test venv max4live bench bench-gpu train-gpu paper clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,16 @@ bench: venv
 	$(PY) bench/decode.py --checkpoint engine/default_model --threads 1
 	$(PY) bench/train.py --configs small --batch 4
 	$(PY) bench/tonality.py
+
+# the paper's experiments (`cdgmvae evaluate all`): figures, JSON and reports/paper/REPORT.md. The reduced scale
+# fits a 2-core CPU in under an hour (EMOPIA prepared into out/paper/data on the first run); on GPUs, the paper's
+# size: make paper PAPER_SCALE=full PAPER_OUT=reports/paper-full PAPER_ARGS="--checkpoint RUN/selected --data DIR"
+PAPER_SCALE ?= reduced
+PAPER_OUT ?= reports/paper
+PAPER_WORK ?= out/paper
+PAPER_ARGS ?=
+paper: $(if $(filter $(VENV)/bin/python,$(PY)),venv)
+	$(PY) -m cdgmvae evaluate all --scale $(PAPER_SCALE) --out $(PAPER_OUT) --work $(PAPER_WORK) $(PAPER_ARGS)
 
 # on a machine with an NVIDIA GPU and a CUDA build of torch in .venv: the GPU tests, then the GPU speed
 # figures (eager, compiled and triton; paper with random weights, and the bundled model)

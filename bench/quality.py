@@ -35,11 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from cdgmvae.engine import codec
-from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va
 from cdgmvae.engine.generator import Controls, Generator, find_prior
 from cdgmvae.engine.prior import LatentPrior
-from cdgmvae.training.baseline import LogisticRegression, clip_features
-from cdgmvae.training.control import BASELINE
+from cdgmvae.training.experiments import generate_set, judge
 from cdgmvae.training.quality import (
     NoveltyIndex,
     list_names,
@@ -81,25 +79,6 @@ def measure_set(pieces, index: NoveltyIndex | None, min_notes: int) -> dict:
     return row
 
 
-def generate_set(generator: Generator, folder: Path, pieces: int, bars: int,
-                 first_seed: int = 0) -> tuple[list[Path], list[tuple]]:
-    """--pieces pieces per quadrant written as MIDI; returns the files and each one's (valence, arousal)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    base = generator.controls
-    files, targets = [], []
-    for emotion in EMOTIONS:
-        valence, arousal = emotion_va(emotion)
-        generator.controls = replace(base, valence=valence, arousal=arousal, lam=1.0)
-        for seed in range(first_seed, first_seed + pieces):
-            generator.reset(seed)
-            path = folder / f"{QUADRANTS[emotion]}_{emotion}_{seed:03d}.mid"
-            codec.decode([b.tokens for b in generator.generate(bars)]).write(str(path))
-            files.append(path)
-            targets.append((valence, arousal))
-    generator.controls = base
-    return files, targets
-
-
 def generate_levels(generator: Generator, folder: Path, pieces: int, bars: int, arousal: float,
                     first_seed: int = 0) -> list[Path]:
     """--pieces pieces at valence 0.5 and one arousal, as MIDI files."""
@@ -113,13 +92,6 @@ def generate_levels(generator: Generator, folder: Path, pieces: int, bars: int, 
         codec.decode([b.tokens for b in generator.generate(bars)]).write(str(files[-1]))
     generator.controls = base
     return files
-
-
-def judge(pieces, targets) -> dict:
-    baseline = LogisticRegression.load(BASELINE)
-    hits = np.array([(baseline.probabilities(clip_features(p.bars()))[0] >= 0.5) == (np.array([a, v]) >= 0.5)
-                     for p, (v, a) in zip(pieces, targets)])
-    return {"judge_arousal": float(hits[:, 0].mean()), "judge_valence": float(hits[:, 1].mean())}
 
 
 def rebuild(generator: Generator, sources: list[Path], folder: Path) -> dict:

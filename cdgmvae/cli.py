@@ -25,6 +25,8 @@ SUBCOMMANDS = {
     "swap": ("cdgmvae.commands.swap", "swap the rhythm or key latents of two pieces"),
     "export": ("cdgmvae.commands.export", "build and cache what a fast backend needs"),
     "evaluate-control": ("cdgmvae.commands.control", "measure how well generated music follows the requested emotion"),
+    "evaluate": ("cdgmvae.commands.evaluate",
+                 "the paper's experiments: figures (PNG) and numbers (JSON) of each, and their report"),
     "live": ("cdgmvae.commands.live", "play live: bars on a virtual MIDI port, Ableton Link, OSC control"),
     "osc-spec": ("cdgmvae.commands.osc_spec", "print the OSC address space"),
     "demo": ("cdgmvae.commands.demo", "the bundled model at work: a piece per emotion and a transfer, as MIDI and PNG"),

@@ -2,22 +2,40 @@
 independent judge) and by the model's own q(y|x)."""
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from cdgmvae.engine.emotion import EMOTIONS, QUADRANTS, emotion_va
 from cdgmvae.engine.generator import Generator
+from cdgmvae.engine.notes import GridNote
 from cdgmvae.training.baseline import LogisticRegression, clip_features
 from tqdm import tqdm
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
 
 
+@dataclass
+class Judges:
+    """What the reference classifier (on a piece's notes) and the model's q(y|x) (on its tokens, z = mu,
+    Eq 6) hear in a piece: P(high) of arousal and of valence."""
+    generator: Generator
+    baseline: LogisticRegression = field(default_factory=lambda: LogisticRegression.load(BASELINE))
+
+    def reference(self, notes: Sequence[Sequence[GridNote]]) -> tuple[float, float]:
+        p_arousal, p_valence = self.baseline.probabilities(clip_features(notes))[0]
+        return float(p_arousal), float(p_valence)
+
+    def model(self, bars: Sequence[Sequence[int]]) -> tuple[float, float]:
+        _, _, p_arousal, p_valence = self.generator.encode_piece(bars)
+        return float(p_arousal), float(p_valence)
+
+
 def evaluate_control(generator: Generator, pieces: int = 16, bars: int = 16, seed: int = 0,
                      baseline_path: Path = BASELINE, progress: bool = True) -> dict:
     """Per quadrant and dimension, the fraction of pieces recognised as the requested emotion."""
-    baseline = LogisticRegression.load(baseline_path)
+    judges = Judges(generator, LogisticRegression.load(baseline_path))
     base_controls = generator.controls
     rows = {}
     bar = tqdm(total=len(EMOTIONS) * pieces, desc="evaluate-control", unit="piece", disable=not progress)
@@ -30,8 +48,8 @@ def evaluate_control(generator: Generator, pieces: int = 16, bars: int = 16, see
             generator.reset(seed + i)
             piece = generator.generate(bars)
             notes = [b.notes for b in piece]
-            p_arousal, p_valence = baseline.probabilities(clip_features(notes))[0]
-            _, _, m_arousal, m_valence = generator.encode_piece([b.tokens for b in piece])
+            p_arousal, p_valence = judges.reference(notes)
+            m_arousal, m_valence = judges.model([b.tokens for b in piece])
             hits["baseline_arousal"] += (p_arousal >= 0.5) == (arousal >= 0.5)
             hits["baseline_valence"] += (p_valence >= 0.5) == (valence >= 0.5)
             hits["model_arousal"] += (float(m_arousal) >= 0.5) == (arousal >= 0.5)
