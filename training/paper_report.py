@@ -311,8 +311,10 @@ def _quality_md(r: dict) -> list[str]:
                          + " | ".join(_fmt(row.get(f"{j}_{k}"), ".2f") for j in ("reference", "model")
                                       for k in ("arousal", "valence", "quadrant")) + " |")
     return lines + ["", f"{r['pieces_per_quadrant']} generated pieces of {r['bars']} bars per quadrant (λ = 1, "
-                        "seeds 0..) beside the validation clips of that quadrant (their prepared tokens written as "
-                        "MIDI). H1, H4: "
+                        "seeds 0..), drawn as the paper draws them (each bar's latents from the emotion's mixture "
+                        "component; the bundled latent prior is left out, and key guidance is off), beside the "
+                        "validation clips of that quadrant (their prepared tokens written as MIDI); MODEL.md has "
+                        "the same measures with the bundled prior (`bench/quality.py`). H1, H4: "
                         "pitch-class entropy of 1- and 4-bar windows (bits); GS: grooving similarity "
                         "(training/quality.py, shared with bench/quality.py). Accuracy: the share of pieces in which "
                         "the judge hears the quadrant's arousal, valence, and both.", ""]
