@@ -101,7 +101,7 @@ def present_tests(group: Group) -> list[str]:
     return [test for test in group.tests if (ROOT / test.partition("::")[0]).is_file()]
 
 
-def stage(group: Group, stage_dir: Path) -> None:
+def stage(group: Group, stage_dir: Path, tests: list[str]) -> None:
     """The installed layout with the group's config; mutants/ pre-linked to what mutmut does not copy."""
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
@@ -131,7 +131,7 @@ def stage(group: Group, stage_dir: Path) -> None:
         "", "[tool.mutmut]",
         'source_paths = ["cdgmvae"]',
         f"only_mutate = {toml_list('cdgmvae/' + path for path in group.files)}",
-        f"pytest_add_cli_args_test_selection = {toml_list(present_tests(group))}",
+        f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore"]',
         # the tests reach torch from forked workers; a fresh fork server per worker keeps them fork-safe
         'process_isolation = "forkserver"',
@@ -147,10 +147,11 @@ def mutmut_command() -> list[str]:
 
 def run_group(group: Group, jobs: int) -> None:
     stage_dir = STAGE / slug(group.name)
-    if not present_tests(group):  # an empty selection would make pytest run the whole suite
+    tests = present_tests(group)
+    if not tests:  # an empty selection would make pytest run the whole suite
         print(f"== {group.name}: none of its tests exist here ({', '.join(group.tests)}); skipped", file=sys.stderr)
         return
-    stage(group, stage_dir)
+    stage(group, stage_dir, tests)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)   # the staged package, not the tree's, must be the one imported
     started = time.monotonic()
@@ -159,7 +160,7 @@ def run_group(group: Group, jobs: int) -> None:
                             cwd=stage_dir, env=env)
     seconds = time.monotonic() - started
     (stage_dir / "run.json").write_text(json.dumps({"seconds": seconds, "returncode": result.returncode,
-                                                     "jobs": jobs, "tests": present_tests(group)}))
+                                                     "jobs": jobs, "tests": tests}))
     if result.returncode:
         print(f"mutmut exited with {result.returncode} for {group.name}", file=sys.stderr)
 
