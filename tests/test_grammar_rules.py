@@ -156,3 +156,17 @@ def test_is_valid_bar_agrees_with_the_reference_on_damaged_bars():
 def test_playable_pitches_are_the_documented_ranges():
     playable = offered(playable_pitches())
     assert playable == {V.pitch_token(t, p) for t, (low, high) in enumerate(TRACK_RANGE) for p in range(low, high + 1)}
+
+
+def test_eos_is_held_back_per_bar_not_across_the_batch():
+    # bar 0 has room for EOS only; bar 1's last token is a Pitch, so a Velocity must follow: holding EOS back
+    # in bar 0 because bar 1 has other tokens would leave bar 0 with nothing to write
+    grammar = Grammar(2, 9)
+    done = [V.tempo_token(16), V.position_token(0), V.pitch_token(1, 60), V.velocity_token(1, 3),
+            V.duration_token(1, 2)]
+    busy = [V.tempo_token(16)] * 4 + [V.pitch_token(1, 60)]
+    for a, b in zip(done, busy):
+        grammar.update(torch.tensor([a, b]))
+    mask = grammar.mask(6, min_length=9)
+    assert offered(mask[0]) == {V.EOS}
+    assert offered(mask[1]) == {V.velocity_token(1, b) for b in range(V.N_VELOCITY_BINS)}
