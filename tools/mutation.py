@@ -72,7 +72,7 @@ GROUPS = (
           method("RunLog", "__init__", "_step") + ("x__check_resume", "x__save_selected", "x_build_state",
                                                     "x_evaluate", "x_checkpoint")),
     Group("scheduler timing", ("bridge/scheduler.py", "bridge/clock.py"),
-          ("tests/test_scheduler_times.py",)),
+          ("tests/test_scheduler_times.py", "tests/test_clock_timelines.py")),
     Group("device builders", ("max4live/make_patch.py", "max4live/make_tosc.py", "max4live/build.py"),
           ("tests/test_max4live.py", "tests/test_touchosc.py", "tests/test_device_builders.py")),
 )
