@@ -194,3 +194,87 @@ def test_controls_refuse_values_outside_their_ranges(changes, message):
 def test_controls_accept_the_ends_of_their_ranges():
     Controls(valence=0.0, arousal=1.0, lam=0.0, top_p=1.0, key_strength=0.0)
     Controls(valence=1.0, arousal=0.0, lam=1.0, top_p=1e-6)
+
+
+def model_with_means(low: float, high: float, seed: int = 0) -> CDGMVAE:
+    torch.manual_seed(seed)
+    model = CDGMVAE(TINY)
+    with torch.no_grad():
+        for prior in (model.prior_r, model.prior_k):
+            prior.means.copy_(torch.stack([constant(low), constant(high)]))
+    return model
+
+
+def test_target_and_position_on_a_line_that_starts_away_from_zero():
+    # low component at 0.5, high at 0.75 in every dimension: the target at a is 0.5 + 0.25 a, and a latent's
+    # position is (z - 0.5) / 0.25 (the line's squared length, 8 * 0.0625 = 0.5, divides the projection)
+    generator = Generator(model_with_means(0.5, 0.75), seed=0)
+    z_r, z_k = generator.target(valence=0.2, arousal=0.6)
+    assert torch.allclose(z_r, constant(0.65)) and torch.allclose(z_k, constant(0.55))
+    assert generator.position_of(constant(0.65), constant(0.55)) == pytest.approx((0.2, 0.6))
+    assert generator.position_of(constant(0.5), constant(0.75)) == pytest.approx((1.0, 0.0))
+
+
+def test_the_same_seed_gives_the_same_spread_whatever_else_drew_random_numbers():
+    model = hand_set_model()
+    first = Generator(model, seed=11, candidates=3)._spread(constant(0.5), model.prior_r.log_vars, 0.5)
+    torch.manual_seed(12345)
+    torch.randn(100)
+    again = Generator(model, seed=11, candidates=3)._spread(constant(0.5), model.prior_r.log_vars, 0.5)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, Generator(model, seed=12, candidates=3)._spread(constant(0.5),
+                                                                                model.prior_r.log_vars, 0.5))
+
+
+def d_major_bars() -> list[list[int]]:
+    """Three bars of D major (D, F#, A, with D on the strong beats), written as tokens."""
+    from cdgmvae.engine import vocab as V
+    bars = []
+    for pitches in ((62, 66, 69, 74), (62, 69, 66, 71), (74, 69, 66, 62)):
+        tokens = [V.BAR, V.tempo_token(16)]
+        for i, pitch in enumerate(pitches):
+            tokens += [V.position_token(4 * i), V.pitch_token(1, pitch), V.velocity_token(1, 20),
+                       V.duration_token(1, 4)]
+        bars.append(tokens + [V.EOS])
+    return bars
+
+
+def test_transfer_keeps_the_key_of_the_source_and_encodes_it_when_not_given():
+    from cdgmvae.engine.key_guidance import tonic_of
+    bars = d_major_bars()
+    assert tonic_of(bars) == 2      # D: the source's key, found by key guidance
+    given = Generator(hand_set_model(), seed=4)
+    out = given.transfer(bars, valence=0.0, arousal=1.0, lam=0.5, encoded=given.encode_piece(bars))
+    assert given.tonic == 2
+    alone = Generator(hand_set_model(), seed=4)
+    assert [b.tokens for b in alone.transfer(bars, valence=0.0, arousal=1.0, lam=0.5)] == [b.tokens for b in out]
+    assert alone.tonic == 2
+    z_r, z_k = Generator(hand_set_model(), seed=4).transferred_latents(bars, 0.0, 1.0, 0.5)
+    assert z_r.shape == (3, L) and z_k.shape == (3, L)
+
+
+def test_continue_from_remembers_the_last_bar_as_the_decoder_read_it():
+    model = hand_set_model()
+    generator = Generator(model, seed=0)
+    bars = d_major_bars()
+    mu_r, mu_k, _, _ = generator.encode_piece(bars)
+    generator.continue_from(bars)
+    last = bars[-1]
+    tokens = torch.tensor([last + [0] * (TINY.bar_len - len(last))])[:, :-1]   # PAD-padded, less the last slot
+    with torch.no_grad():
+        _, memory = model.decode_bar(tokens, mu_r[-1:], mu_k[-1:])
+    assert torch.equal(generator.memory.mask, memory.mask)
+    assert all(torch.allclose(a, b) for a, b in zip(generator.memory.states, memory.states))
+    assert generator.tonic == 2
+
+
+def test_progress_is_shown_on_long_pieces_only_when_asked(capsys):
+    from cdgmvae.engine.generator import PROGRESS_BARS
+    generator = Generator(hand_set_model(), seed=0)
+    bars = (d_major_bars() * PROGRESS_BARS)[:PROGRESS_BARS]
+    encoded = generator.encode_piece(bars)
+    capsys.readouterr()
+    generator.transfer(bars, 0.5, 0.5, 0.5, encoded=encoded)
+    assert capsys.readouterr().err == ""
+    generator.transfer(bars, 0.5, 0.5, 0.5, encoded=encoded, progress=True)
+    assert "generating" in capsys.readouterr().err
