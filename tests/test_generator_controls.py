@@ -143,9 +143,11 @@ def test_continue_from_takes_the_last_bar_latents_and_the_heard_emotion():
     assert torch.allclose(generator.z_r, mu_r[-1] + 0.5 * (1.0 - mu_r[-1]), atol=1e-6)
 
 
-def test_choose_keeps_the_candidate_whose_inferred_emotion_is_nearest():
+@pytest.mark.parametrize("candidates, seed", [(6, 5), (2, 0)])
+def test_choose_keeps_the_candidate_whose_inferred_emotion_is_nearest(candidates, seed):
     # the bundled model: a random tiny one is sure of every bar's class, so its candidates would tie
-    generator = Generator.load(use_prior=False, seed=5, candidates=6, controls=Controls(valence=0.3, arousal=0.6))
+    generator = Generator.load(use_prior=False, seed=seed, candidates=candidates,
+                               controls=Controls(valence=0.3, arousal=0.6))
     model = generator.model
     bar = generator.next_bar()
     from cdgmvae.engine import vocab as V
