@@ -115,3 +115,19 @@ def test_make_tosc_writes_the_committed_layout_into_a_new_folder(tmp_path, monke
     committed = zlib.decompress((ROOT / "max4live" / "touchosc" / "cdgmvae.tosc").read_bytes())
     assert zlib.decompress(target.read_bytes()) == committed
     assert capsys.readouterr().out == f"wrote {target}\n"
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (1.0, 3.0), (2.0, 13.0)])
+def test_a_sent_value_is_scaled_so_its_range_covers_the_osc_tables(value_range):
+    """TouchOSC sends scaleMin + v * (scaleMax - scaleMin): at the ends of the control's value range the
+    message must carry the table's low and high (temperature: 0.1 .. 2.0)."""
+    from xml.etree import ElementTree as ET
+    node = ET.Element("node")
+    make_tosc.osc(node, "/cdgmvae/temperature", "x", value_range=value_range)
+    partial = node.find("messages/osc/arguments/partial")
+    assert (partial.findtext("type"), partial.findtext("conversion"), partial.findtext("value")) == (
+        "VALUE", "FLOAT", "x")
+    low, high = float(partial.findtext("scaleMin")), float(partial.findtext("scaleMax"))
+    lo, hi = value_range
+    assert low + lo * (high - low) == pytest.approx(0.1, abs=1e-5)
+    assert low + hi * (high - low) == pytest.approx(2.0, abs=1e-5)
