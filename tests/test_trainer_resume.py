@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -199,3 +200,41 @@ def test_evaluate_chooses_on_the_held_out_pieces_when_there_are_some(batches):
     got_val, got_held, score = trainer.evaluate(model, val_batches, [], torch.device("cpu"))
     assert got_held == {} and score == pytest.approx((val["acc_arousal"] + val["acc_valence"]) / 2)
     assert trainer.evaluate(model, [], [], torch.device("cpu"))[2] == 0.0
+
+
+def test_a_file_limit_shards_checkpoints_selected_weights_and_records_each_init_digest(tmp_path):
+    opts = options(tmp_path, max_file_mb=0.15)   # 157 kB: the tiny model takes several files
+    out, ckpt = Path(opts.out), Path(opts.out) / "ckpt"
+    state = marked_state(opts, 0.2)
+    trainer.checkpoint(ckpt, ["best", "last"], state, 3, opts, {}, {})
+    header = json.loads((ckpt / "last.json").read_text())
+    assert len(header["shards"]) > 1
+    assert all((ckpt / s["weights"]).stat().st_size <= 0.15 * 2**20 for s in header["shards"])
+    trainer._save_selected(ckpt, out, opts.max_file_bytes())
+    selected = json.loads((out / "selected" / "model.json").read_text())
+    assert len(selected["shards"]) > 1
+    digests = [hashlib.sha256((out / "selected" / s["weights"]).read_bytes()).hexdigest() for s in selected["shards"]]
+    state = trainer.build_state(options(tmp_path / "next", init_from=str(out / "selected")), TINY, trainer.Dist(),
+                                tmp_path / "next" / "ckpt")
+    assert state.init["weights_sha256"] == digests
+
+
+def tensorboard_steps(folder: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+def test_tensorboard_of_a_resume_drops_the_steps_after_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    log = trainer.RunLog(out, start_step=0)
+    for step in range(1, 7):
+        log.write(step, {"loss": float(step)}, "train")
+    log.close()
+    time.sleep(1.1)   # TensorBoard names event files by the second: the resume's file must come after
+    log = trainer.RunLog(out, start_step=3)
+    log.write(4, {"loss": 40.0}, "train")
+    log.close()
+    assert tensorboard_steps(out / "tb", "train/loss") == [1, 2, 3, 4]
