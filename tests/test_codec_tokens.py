@@ -231,3 +231,107 @@ def test_midi_file_round_trip_keeps_every_onset(tmp_path):
     onsets = sorted((t, m.channel, m.note, m.velocity) for track in mido.MidiFile(str(path)).tracks
                     for t, m in absolute(track) if m.type == "note_on")
     assert onsets == [(0, 9, 42, 98), (120, 1, 55, 34), (960, 9, 42, 98), (2040, 1, 57, 78)]
+
+
+def test_a_file_in_four_four_is_not_rebarred_and_cuts_nothing(tmp_path):
+    piece = codec.encode(write_midi(tmp_path / "plain.mid", [{"program": 0, "notes": [(0, 4, 60, 80)]}]))
+    report = piece.report
+    assert not report.rebarred and report.bars_cut == 0 and report.notes_cut == 0
+    assert report.notes_overlap_shortened == 0 and report.notes_duplicate_dropped == 0
+
+
+def test_a_file_without_tempo_events_is_at_120_bpm(tmp_path):
+    piece = codec.encode(write_tracks(tmp_path / "no_tempo.mid", [note_events(0, 480, 60)]))
+    assert piece.tempos == [120.0] and names(piece.bars[0])[1] == "Tempo_120"
+
+
+def test_each_key_ends_where_it_strikes_again_and_every_drop_and_cut_is_counted(tmp_path):
+    # piano 60 at 16ths 0, 4 and 8, each a bar long: the first two end where the next starts; a second onset at
+    # 4 is dropped; 40 at 0 and 4 for exactly 4 16ths each just meet (program 0: piano, whatever the channel);
+    # zero-length hits on two tracks
+    events = (note_events(0, 1920, 60) + note_events(480, 1920, 60) + note_events(480, 1920, 60, velocity=30)
+              + note_events(960, 1920, 60) + note_events(0, 480, 40, channel=2) + note_events(480, 480, 40, channel=2)
+              + note_events(1440, 0, 42, channel=9) + note_events(1560, 0, 72))
+    piece = codec.encode(write_tracks(tmp_path / "keys.mid", [events]))
+    report = piece.report
+    assert (report.notes_overlap_shortened, report.notes_duplicate_dropped, report.notes_zero_length) == (2, 1, 2)
+    assert sorted((n.track, n.pitch, n.position, n.duration) for n in piece.notes[0]) == sorted([
+        (DRUMS, 42, 12, 1), (PIANO, 60, 0, 4), (PIANO, 60, 4, 4), (PIANO, 60, 8, 16), (PIANO, 72, 13, 1),
+        (PIANO, 40, 0, 4), (PIANO, 40, 4, 4)])
+
+
+def test_two_cut_bars_are_both_counted():
+    notes = [(16 * bar + p % 16, 1, 30 + p, 80) for bar in (0, 1) for p in range(30)]
+    raw = [(start, PIANO, pitch, length, velocity) for start, length, pitch, velocity in notes]
+    report = codec.EncodeReport()
+    piece = codec.encode_placed(raw, lambda s: (s // 16, s % 16), lambda b: 120.0, report, 40)
+    kept = [len(n) for n in piece.notes]
+    # two notes a position: 4 + 3 tokens a pair, so 5 pairs fit in 40 - 3 (Bar, Tempo, EOS)
+    assert report.bars_cut == 2 and report.notes_cut == 40 and kept == [10, 10]
+
+
+def test_the_piece_without_notes_is_named_in_the_error():
+    from cdgmvae.engine.midi_reader import NoNotesError
+    with pytest.raises(NoNotesError) as error:
+        codec.encode_placed([], lambda s: (0, s), lambda b: 120.0, codec.EncodeReport(), 128)
+    assert str(error.value) == "the piece: no notes (a valid MIDI file, but it holds none)"
+
+
+def test_a_bar_without_a_position_token_starts_at_its_bar_line_and_stray_tokens_are_skipped():
+    p, v, d = V.pitch_token, V.velocity_token, V.duration_token
+    tokens = [V.BAR, V.tempo_token(16), v(PIANO, 3), p(PIANO, 60), v(PIANO, 3), d(PIANO, 2),
+              p(PIANO, 62), V.tempo_token(3), v(PIANO, 3), d(PIANO, 2)]
+    assert codec.bar_notes(tokens) == [GridNote(PIANO, 60, 14, 0, 2)]
+
+
+def test_bar_start_beats_reach_back_several_bars_before_the_first_downbeat():
+    assert codec.bar_start_beats([8], 0.0, 9.0).tolist() == [0, 4, 8]
+    assert codec.bar_start_beats([9], 0.5, 9.0).tolist() == [-3, 1, 5, 9]   # beat 0.5 lies before beat 1
+
+
+def test_error_messages_of_beat_encoding():
+    with pytest.raises(ValueError) as error:
+        codec.bar_start_beats([], 0.0, 1.0)
+    assert str(error.value) == "no downbeats"
+    with pytest.raises(ValueError) as error:
+        codec.encode_beats([], [0.0, 0.5], [0])
+    assert str(error.value) == "no notes"
+    with pytest.raises(ValueError) as error:
+        codec.BeatGrid([0.0])
+    assert str(error.value) == "beat times must be at least two and strictly increasing"
+    assert codec.BeatGrid([0.0, 0.5]).beat_at([1.0]).tolist() == [2.0]
+
+
+def test_beat_grid_extends_after_the_last_beat_at_the_last_beat_length():
+    grid = codec.BeatGrid([0.0, 1.0, 1.5, 2.5, 3.0])   # the last beat is 0.5 s, the one before it 1.0 s
+    assert grid.beat_at([4.0]).tolist() == pytest.approx([6.0])
+    assert grid.time_at([6.0]).tolist() == pytest.approx([4.0])
+
+
+def test_encode_beats_takes_each_bar_tempo_over_its_own_beats():
+    # bar lines at beats 0, 4 (a 3-beat bar) and 7 (the last); beat lengths vary inside each bar
+    beats = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.6, 4.2, 4.8, 5.6, 6.4]
+    notes = [codec.TimedNote(PIANO, 60, 80, 0.0, 0.25), codec.TimedNote(PIANO, 62, 80, 2.0, 2.25),
+             codec.TimedNote(PIANO, 64, 80, 4.2, 4.5)]
+    piece = codec.encode_beats(notes, beats, [0, 4, 7])
+    # 60 * beats / seconds: 4 beats in 2.0 s; 3 beats in 1.6 s; the last bar's 4 beats (7..11) in 2.8 s
+    assert piece.tempos == pytest.approx([120.0, 112.5, 240.0 / 2.8])
+    assert [[n.position for n in bar] for bar in piece.notes] == [[0], [0], [4]]
+    assert piece.report.bars_irregular == 1
+    assert codec.encode_beats(notes, beats, [0, 4, 8]).report.bars_irregular == 0
+
+
+def test_encode_beats_makes_a_bar_every_four_beats_after_the_last_downbeat():
+    beats = [0.5 * i for i in range(20)]
+    notes = [codec.TimedNote(PIANO, 60 + i, 80, 2.0 * i + 0.5, 2.0 * i + 0.75) for i in range(4)]
+    piece = codec.encode_beats(notes, beats, [0])
+    assert [[(n.pitch, n.position) for n in bar] for bar in piece.notes] == [
+        [(60, 4)], [(61, 4)], [(62, 4)], [(63, 4)]]
+    assert piece.report.leading_bars_dropped == 0 and piece.report.bars_irregular == 0
+
+
+def test_encode_beats_keeps_notes_before_the_first_downbeat_in_a_bar_of_their_own():
+    beats = [0.5 * i for i in range(12)]
+    notes = [codec.TimedNote(PIANO, 60, 80, 0.5, 0.75), codec.TimedNote(PIANO, 62, 80, 2.0, 2.25)]
+    piece = codec.encode_beats(notes, beats, [4])
+    assert [[(n.pitch, n.position) for n in bar] for bar in piece.notes] == [[(60, 4)], [(62, 0)]]
