@@ -273,6 +273,8 @@ def report(section: str) -> str:
         "mutants out of the total. Run time is the group's (its modules run together), wall clock on this "
         f"machine with {run_jobs()} mutmut workers.",
         "",
+        f"All groups took {total_minutes():.0f} min.",
+        "",
         "| module | group | killed | total | score | equivalent | without equivalents | target | run time |",
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
@@ -295,6 +297,11 @@ def report(section: str) -> str:
 def mutmut_version() -> str:
     from importlib.metadata import version
     return version("mutmut")
+
+
+def total_minutes() -> float:
+    return sum(json.loads((STAGE / slug(g.name) / "run.json").read_text())["seconds"]
+               for g in GROUPS if (STAGE / slug(g.name) / "run.json").is_file()) / 60
 
 
 def run_jobs() -> str:
