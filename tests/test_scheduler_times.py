@@ -178,3 +178,90 @@ def test_stopping_sends_note_offs_then_all_notes_off_at_the_current_beat(tmp_pat
     assert sent[0] == (12.0, "note_off", 0, None)     # at the beat of now: 10 + 1 s at 120 BPM
     assert sorted(sent[1:]) == sorted((12.0, "control_change", ch, 123) for ch in (9, 0, 1, 2, 3))
     assert math.isclose(recorder.tempo, 120.0)
+
+
+def run_live(factory, state: LiveState, settings: Settings, path, actions=()):
+    """Play with the bridge's parts until settings.max_bars; `actions`: (seconds after the start, function of
+    the state) run from a timer thread. Returns (clock, start time, event log, scheduler, when each action ran,
+    the recorder: every message sent with its beat)."""
+    import threading
+    generator = GeneratorProcess(factory)
+    recorder = MidiFileRecorder(str(path))
+    out = MidiOut(None, recorder)
+    events, done = [], []
+    try:
+        generator.wait_ready(60)
+        clock = InternalClock(BPM)
+        scheduler = Scheduler(clock, out, generator, state, settings=settings, event_log=events)
+        started = time.monotonic()
+        timers = []
+        for delay, action in actions:
+            def run(action=action):
+                with state.lock:
+                    action(state)
+                done.append(time.monotonic())
+            timers.append(threading.Timer(delay, run))
+        for timer in timers:
+            timer.start()
+        scheduler.run()
+        for timer in timers:
+            timer.cancel()
+    finally:
+        generator.close()
+        out.close()
+    return clock, started, events, scheduler, done, recorder
+
+
+def all_off_beats(recorder) -> dict[int, list[float]]:
+    out: dict[int, list[float]] = {}
+    for beat, _, msg in recorder.events:
+        if msg.type == "control_change" and msg.control == 123:
+            out.setdefault(msg.channel, []).append(beat)
+    return out
+
+
+def test_panic_stop_and_start_from_the_performer(tmp_path):
+    state = LiveState(LiveControls())
+    state.panic = True   # at the first step: every channel all notes off, before any note
+
+    def stop(s):
+        s.play_request = False
+
+    def start(s):
+        s.play_request = True
+
+    clock, started, events, scheduler, done, recorder = run_live(
+        functools.partial(RepeatBar, BAR), state, Settings(latency=LATENCY, max_bars=4), tmp_path / "transport.mid",
+        actions=[(2.3, stop), (3.9, start)])
+    stopped_at, started_again = done
+    offs = all_off_beats(recorder)
+    assert sorted(offs) == [0, 1, 2, 3, 9]
+    beat_of = clock.timeline.beat_at
+    piano = note_ons(events, PIANO)
+    assert all(beats[0] < beat_of(piano[0]) for beats in offs.values())         # the panic, before any note
+    stop_beat = beat_of(stopped_at)
+    assert all(any(stop_beat <= b < stop_beat + MARGIN / BEAT for b in beats) for beats in offs.values())  # stop
+    assert not [t for t in piano if stopped_at + MARGIN < t < started_again]    # silent while stopped
+    after = [t for t in piano if t > started_again]
+    assert after, piano
+    t0 = clock.timeline.t0
+    phase = (after[0] + LATENCY - t0) / BAR_S
+    assert abs(phase - round(phase)) * BAR_S < MARGIN                            # again on a bar line
+    assert after[0] + LATENCY - started_again < BAR_S + MARGIN                   # the next one
+    programs = [beat for beat, _, msg in recorder.events if msg.type == "program_change"]
+    assert len(programs) == 8 and max(programs) > beat_of(started_again)        # sent again with the restart
+    assert scheduler.bars_played == 4
+
+
+def test_late_bars_are_counted_and_replaced_by_the_fallback(tmp_path):
+    from tests.scheduler_sources import SlowRepeatBar
+    for fallback in ("rest", "repeat"):
+        # each bar takes 2.2 bars to make: after the first, most bars miss their deadline
+        _, _, events, scheduler, _, _ = run_live(functools.partial(SlowRepeatBar, BAR, 2.2 * BAR_S), LiveState(
+            LiveControls()), Settings(latency=LATENCY, max_bars=4, fallback=fallback), path=tmp_path / "late.mid")
+        assert scheduler.missed >= 2
+        bars_heard = len(note_ons(events, PIANO))
+        if fallback == "rest":
+            assert bars_heard == scheduler.bars_played - scheduler.missed
+        else:   # the last bar again, after the first bar that arrived
+            assert bars_heard > scheduler.bars_played - scheduler.missed
