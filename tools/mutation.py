@@ -252,8 +252,11 @@ def report(section: str) -> str:
             total, scored = len(mine), len(mine) - len(equivalent)
             score = detected / total if total else 1.0
             adjusted = detected / scored if scored else 1.0
+            verdict = "met" if score >= TARGET else "NOT met"
+            if run["returncode"]:
+                verdict = f"mutmut failed (exit {run['returncode']})"
             rows.append(f"| `{path}` | {group.name} | {detected} | {total} | {100 * score:.1f} % | {len(equivalent)} "
-                        f"| {100 * adjusted:.1f} % | {'met' if score >= TARGET else 'NOT met'} "
+                        f"| {100 * adjusted:.1f} % | {verdict} "
                         f"| {run['seconds'] / 60:.1f} min |")
             details.append(f"`{path}`: " + ("no survivors." if not survivors else f"{len(survivors)} survivors:"))
             for entry in survivors:
