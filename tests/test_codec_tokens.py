@@ -335,3 +335,31 @@ def test_encode_beats_keeps_notes_before_the_first_downbeat_in_a_bar_of_their_ow
     notes = [codec.TimedNote(PIANO, 60, 80, 0.5, 0.75), codec.TimedNote(PIANO, 62, 80, 2.0, 2.25)]
     piece = codec.encode_beats(notes, beats, [4])
     assert [[(n.pitch, n.position) for n in bar] for bar in piece.notes] == [[(60, 4)], [(62, 0)]]
+
+
+def test_every_repeated_onset_is_counted(tmp_path):
+    events = note_events(0, 480, 50) + note_events(0, 480, 50, velocity=60) + note_events(30, 480, 50, velocity=70)
+    piece = codec.encode(write_tracks(tmp_path / "triple.mid", [events]))
+    assert piece.report.notes_duplicate_dropped == 2 and len(piece.notes[0]) == 1
+
+
+def test_stray_velocities_before_or_after_a_note_are_skipped():
+    p, v, d = V.pitch_token, V.velocity_token, V.duration_token
+    tokens = [v(PIANO, 3), p(PIANO, 60), v(PIANO, 3), d(PIANO, 2), v(PIANO, 5), p(PIANO, 64), v(PIANO, 5), d(PIANO, 1)]
+    assert codec.bar_notes(tokens) == [GridNote(PIANO, 60, 14, 0, 2), GridNote(PIANO, 64, 22, 0, 1)]
+
+
+def test_a_file_without_notes_is_named_in_the_error(tmp_path):
+    from cdgmvae.engine.midi_reader import NoNotesError
+    path = write_midi(tmp_path / "silent.mid", [{"program": 0, "notes": []}])
+    with pytest.raises(NoNotesError) as error:
+        codec.encode(path)
+    assert str(error.value) == f"{path}: no notes (a valid MIDI file, but it holds none)"
+
+
+def test_encode_beats_adds_no_empty_bar_before_the_first_note():
+    beats = [0.5 * i for i in range(24)]
+    notes = [codec.TimedNote(PIANO, 60, 80, 2.25, 2.5), codec.TimedNote(PIANO, 62, 80, 4.5, 4.75)]  # beats 4.5, 9
+    piece = codec.encode_beats(notes, beats, [8])
+    assert piece.report.leading_bars_dropped == 0
+    assert [[(n.pitch, n.position) for n in bar] for bar in piece.notes] == [[(60, 2)], [(62, 4)]]
