@@ -131,3 +131,33 @@ def test_a_sent_value_is_scaled_so_its_range_covers_the_osc_tables(value_range):
     lo, hi = value_range
     assert low + lo * (high - low) == pytest.approx(0.1, abs=1e-5)
     assert low + hi * (high - low) == pytest.approx(2.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("module, options", [
+    (build, {"--check": "exit 1 if the committed .amxd is stale", "--out OUT": "folder to write cdgmvae.amxd to"}),
+    (make_patch, {"--check": "exit 1 if the committed .maxpat is stale"}),
+    (make_tosc, {"--check": "exit 1 if the committed .tosc is stale"}),
+])
+def test_each_builder_explains_itself_in_help(module, options, capsys):
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())   # argparse wraps lines
+    name = module.__name__.rsplit(".", 1)[1]
+    assert text.startswith(f"usage: python -m cdgmvae.max4live.{name} [-h] [--check]")
+    assert " ".join(module.__doc__.split("\n")[0].split()) in text
+    for option, explained in options.items():
+        assert f"{option} {explained}" in text
+
+
+def test_build_writes_next_to_the_patcher_by_default(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    assert build.main([]) == 0
+    assert (tmp_path / "cdgmvae.amxd").read_bytes() == expected_amxd(MAXPAT.read_bytes())
+
+
+def test_make_tosc_writes_again_over_its_own_folder(tmp_path, monkeypatch):
+    target = tmp_path / "touchosc" / "cdgmvae.tosc"
+    monkeypatch.setattr(make_tosc, "TOSC", target)
+    assert make_tosc.main([]) == 0 and make_tosc.main([]) == 0
+    assert target.is_file()
