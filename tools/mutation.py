@@ -244,8 +244,9 @@ def report(section: str) -> str:
                        + f".\n\nRun time: {run['seconds'] / 60:.1f} min.\n")
         for path in group.files:
             mine = [entry for entry in mutants if entry["name"].startswith(module_of(path) + ".")]
+            unchecked = sum(entry["status"] == "not checked" for entry in mine)   # a run stopped early
             detected = sum(entry["status"] in ("killed", "timeout") for entry in mine)
-            survivors = [entry for entry in mine if entry["status"] not in ("killed", "timeout")]
+            survivors = [entry for entry in mine if entry["status"] not in ("killed", "timeout", "not checked")]
             keys = {entry["name"]: (function_of(entry["name"]), mutated_line(entry)) for entry in survivors}
             equivalent = [name for name, key in keys.items() if key in known]
             used |= {keys[name] for name in equivalent}
@@ -255,10 +256,14 @@ def report(section: str) -> str:
             verdict = "met" if score >= TARGET else "NOT met"
             if run["returncode"]:
                 verdict = f"mutmut failed (exit {run['returncode']})"
+            if unchecked:
+                verdict = f"incomplete: {unchecked} not run"
             rows.append(f"| `{path}` | {group.name} | {detected} | {total} | {100 * score:.1f} % | {len(equivalent)} "
                         f"| {100 * adjusted:.1f} % | {verdict} "
                         f"| {run['seconds'] / 60:.1f} min |")
-            details.append(f"`{path}`: " + ("no survivors." if not survivors else f"{len(survivors)} survivors:"))
+            details.append(f"`{path}`: " + ("no survivors" if not survivors else f"{len(survivors)} survivors")
+                           + (f" ({unchecked} mutants not run: the run was stopped)" if unchecked else "")
+                           + (":" if survivors else "."))
             for entry in survivors:
                 verdict = "equivalent, below" if entry["name"] in equivalent else entry["status"]
                 details.append(f"- `{entry['name']}` ({verdict}): `{mutated_line(entry)}`")
