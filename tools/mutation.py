@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -147,7 +148,7 @@ def mutmut_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from mutmut.__main__ import cli; cli()"]
 
 
-def run_group(group: Group, jobs: int) -> None:
+def run_group(group: Group, jobs: int, max_minutes: float | None = None) -> None:
     stage_dir = STAGE / slug(group.name)
     tests = present_tests(group)
     if not tests:  # an empty selection would make pytest run the whole suite
@@ -158,13 +159,21 @@ def run_group(group: Group, jobs: int) -> None:
     env.pop("PYTHONPATH", None)   # the staged package, not the tree's, must be the one imported
     started = time.monotonic()
     print(f"== {group.name}: mutmut in {stage_dir.relative_to(ROOT)}", flush=True)
-    result = subprocess.run(mutmut_command() + ["run", "--max-children", str(jobs), *patterns(group)],
-                            cwd=stage_dir, env=env)
+    # its own session, so that a time limit stops mutmut's workers and fork server with it
+    process = subprocess.Popen(mutmut_command() + ["run", "--max-children", str(jobs), *patterns(group)],
+                               cwd=stage_dir, env=env, start_new_session=True)
+    try:
+        returncode = process.wait(timeout=max_minutes * 60 if max_minutes else None)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        returncode = 0   # stopped on purpose: the report counts the mutants not run
+        print(f"{group.name}: stopped after {max_minutes:g} min", file=sys.stderr)
     seconds = time.monotonic() - started
-    (stage_dir / "run.json").write_text(json.dumps({"seconds": seconds, "returncode": result.returncode,
+    (stage_dir / "run.json").write_text(json.dumps({"seconds": seconds, "returncode": returncode,
                                                      "jobs": jobs, "tests": tests}))
-    if result.returncode:
-        print(f"mutmut exited with {result.returncode} for {group.name}", file=sys.stderr)
+    if returncode:
+        print(f"mutmut exited with {returncode} for {group.name}", file=sys.stderr)
 
 
 def dump_results() -> None:
@@ -336,13 +345,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")),
                         help="mutmut workers (default 2, or $MUTATION_JOBS)")
     parser.add_argument("--report", action="store_true", help="only write the report from the last runs")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop a group's run after this long; the report counts its mutants not run")
     args = parser.parse_args()
     chosen = [g for g in GROUPS if not args.groups or g.name in args.groups or slug(g.name) in args.groups]
     if args.groups and not chosen:
         parser.error(f"no group named {args.groups}; groups: {', '.join(slug(g.name) for g in GROUPS)}")
     if not args.report:
         for group in chosen:
-            run_group(group, args.jobs)
+            run_group(group, args.jobs, args.max_minutes)
     section = kept_section()
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report(section))
