@@ -7,7 +7,11 @@ PY := $(VENV)/bin/python
 # torch first, pinned to the CPU build these machines carry on disk; an unpinned install pulls CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
 
+<<<<<<< HEAD
 .PHONY: demo test venv max4live bench bench-gpu train-gpu paper clean
+=======
+.PHONY: demo test venv max4live bench bench-gpu train-gpu mutation clean
+>>>>>>> mutation
 
 venv: $(VENV)/.installed
 
@@ -23,6 +27,14 @@ demo: venv
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# mutation testing (slow, not part of `make test`): mutmut on the codec, the grammar, the generator's control and
+# transfer, the trainer's resume and selection, the scheduler's timing and the device builders, each against its
+# fast tests; writes reports/mutation.md. MUTATION_JOBS workers; MUTATION_GROUPS to run some groups only.
+MUTATION_JOBS ?= 2
+MUTATION_GROUPS ?=
+mutation: venv
+	$(PY) tools/mutation.py --jobs $(MUTATION_JOBS) $(MUTATION_GROUPS)
 
 # regenerate the device and the TouchOSC layout from the OSC table, then build the .amxd
 max4live: venv
@@ -89,4 +101,4 @@ train-gpu: $(if $(filter $(VENV)/bin/python,$(PY)),venv)
 	echo "train-gpu: $$(( $$(date +%s) - start )) s in all; to bring back:"; ls -lR $(GPU_OUT)
 
 clean:
-	rm -rf out build *.egg-info .pytest_cache
+	rm -rf out build mutants *.egg-info .pytest_cache
