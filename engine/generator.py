@@ -266,6 +266,7 @@ class Generator:
     def position_of(self, z_r: Tensor, z_k: Tensor) -> tuple[float, float]:
         """(valence, arousal) of latents: their projection on the low->high line of each factor, in [0, 1]."""
         def along(z, means):
+            means = means.detach()
             axis = means[1] - means[0]
             return float(((z - means[0]) @ axis / axis.dot(axis).clamp(min=1e-12)).clamp(0, 1))
         return along(z_k, self.model.prior_k.means), along(z_r, self.model.prior_r.means)
