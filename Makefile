@@ -7,11 +7,7 @@ PY := $(VENV)/bin/python
 # torch first, pinned to the CPU build these machines carry on disk; an unpinned install pulls CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
 
-<<<<<<< HEAD
-.PHONY: demo test venv max4live bench bench-gpu train-gpu paper clean
-=======
-.PHONY: demo test venv max4live bench bench-gpu train-gpu mutation clean
->>>>>>> mutation
+.PHONY: demo test venv max4live bench bench-gpu train-gpu paper mutation clean
 
 venv: $(VENV)/.installed
 
