@@ -65,10 +65,12 @@ GROUPS = (
           ("tests/test_grammar_rules.py", "tests/test_grammar.py::test_a_position_offers_a_pitch_once_per_track",
            "tests/test_grammar.py::test_pitches_outside_a_tracks_range_are_never_offered")),
     Group("generator control and transfer", ("engine/generator.py", "engine/controls.py", "engine/emotion.py"),
-          ("tests/test_generator_controls.py",),
-          # not _next_bar_from_prior: the latent prior's path, being reworked on another branch
+          ("tests/test_generator_controls.py",
+           "tests/test_prior.py::test_live_transfer_with_the_bundled_prior_goes_on_as_played_at_lambda_0_and_leaves_it_at_1",
+           "tests/test_prior.py::test_a_new_tonic_moves_the_key_of_a_keyed_prior_with_it",
+           "tests/test_prior.py::test_live_transfer_continues_from_the_played_bars_latents_and_emotion"),
           method("Generator", "set_controls", "target", "next_bar", "_spread", "_choose", "position_of", "transfer",
-                 "transferred_latents", "continue_from")
+                 "transferred_latents", "continue_from", "_next_bar_from_prior")
           + ("xǁControlsǁ*", "x_emotion_va", "x_nearest_emotion", "x_quadrant")),
     Group("trainer resume and selection", ("training/trainer.py",),
           ("tests/test_trainer_resume.py",),
