@@ -14,14 +14,13 @@ tests/cases/midi/21b_long_750_bars.mid (750 bars). The model is the bundled one,
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from bench_common import cpu_machine, print_result
 from cdgmvae.engine import codec
 from cdgmvae.engine.generator import DEFAULT_MODEL, Generator
 
@@ -55,16 +54,11 @@ def main() -> None:
     bars_per_second(generator, args.file, 1, bars=16)  # warm-up
     batched, n = bars_per_second(generator, args.file, args.repeats)
     unbatched, n_base = bars_per_second(generator, args.file, args.repeats, chunk=1, bars=args.baseline_bars)
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                         f"torch {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}",
+    result = {"machine": f"{cpu_machine(torch.get_num_threads())}, load {os.getloadavg()[0]:.1f}",
               "file": args.file.name, "bars": n, "batched_bars_per_s": round(batched, 1),
               "unbatched_bars_per_s": round(unbatched, 1), "unbatched_bars": n_base,
               "speedup": round(batched / unbatched, 1)}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:22s} {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ Medians over --bars bars (naive over --naive-bars, it is slow), all measured in 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 
 import torch
+from bench_common import cpu_machine, print_result
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.model import CDGMVAE
@@ -31,8 +29,7 @@ TOKENS = 128
 def machine(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+    return cpu_machine(torch.get_num_threads())
 
 
 def sync(device: str) -> None:
@@ -140,11 +137,7 @@ def main() -> None:
         result["candidates4_backend"] = fastest
         result["candidates4_ms"] = engine_ms(model, fastest, max(5, args.bars // 4), candidates=4, device=args.device)
         result["candidates4_over_1"] = result["candidates4_ms"] / one
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:22s} {value:.3f}" if isinstance(value, float) else f"{key:22s} {value}")
+    print_result(result, args.json, ".3f")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ the 2-worker speed as a ratio of the 1-worker speed measured in the same run.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench_common import cpu_machine, print_result
 from cdgmvae.training.prepare import prepare
 
 EMOPIA = Path(__file__).resolve().parent.parent / "data" / "emopia"
@@ -34,14 +33,10 @@ def main() -> None:
                 manifest = prepare([EMOPIA], Path(out), workers=workers, progress=False)
                 seconds.append(time.perf_counter() - start)
         rates[workers] = manifest["counts"]["pieces_prepared"] / statistics.median(seconds)
-    result = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+    result = {"machine": cpu_machine(),
               "pieces": manifest["counts"]["pieces_prepared"], "pieces_per_s_1_worker": round(rates[1], 1),
               "pieces_per_s_2_workers": round(rates[2], 1), "speedup_2_vs_1": round(rates[2] / rates[1], 2)}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:24s} {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ the MIDI time measured in the same run. Needs the extra cdgmvae[lpd5].
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import cpu_machine, print_result
 from cdgmvae.training.lpd5 import require_pypianoroll
 from cdgmvae.training.prepare import prepare
 
@@ -75,15 +73,11 @@ def main() -> None:
                     seconds[kind].append(time.perf_counter() - start)
                     notes = manifest["counts"]["notes"]
     lpd5_s, midi_s = (statistics.median(seconds[k]) / args.files for k in ("lpd5", "midi"))
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    result = {"machine": cpu_machine(),
               "files": args.files, "bars_per_file": args.bars, "notes_per_file": notes // args.files,
               "s_per_file_lpd5": round(lpd5_s, 3), "s_per_file_midi": round(midi_s, 3),
               "lpd5_vs_midi": round(lpd5_s / midi_s, 2)}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:16s} {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ after one warm-up step, and paper's speed as a ratio of small's, both measured i
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 
 import torch
+from bench_common import cpu_machine, print_result
 from cdgmvae.engine import vocab as V
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.model import CDGMVAE
@@ -73,13 +71,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else \
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+        cpu_machine(torch.get_num_threads())
     result = {"machine": where, "batch": args.batch}
     for config in args.configs:
         result[f"{config}_tokens_per_s"] = round(tokens_per_second(config, args.batch, args.steps, args.device), 1)
     if "small" in args.configs and "paper" in args.configs:
         result["paper_over_small"] = round(result["paper_tokens_per_s"] / result["small_tokens_per_s"], 4)
-    print(json.dumps(result) if args.json else "\n".join(f"{k:22s} {v}" for k, v in result.items()))
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":
