@@ -165,12 +165,12 @@ def link_banner(live) -> str:
     return next(line for _, line in live.lines if "Ableton Link on" in line)
 
 
-def test_a_peer_without_start_stop_sync_gets_music_on_its_bar_lines(live_factory, recorder, test_clip):
-    """Live with Start Stop Sync off never shares a transport: the bridge plays anyway, from the next bar line
-    of the session's grid, and says so."""
-    peer = start_peer("180", sync=False)  # the session is there before the bridge joins it
+def bars_beside_a_peer(live_factory, recorder, peer_bpm: str, *live_args: str):
+    """`cdgmvae live --link *live_args` in a session a peer without start/stop sync made at `peer_bpm`, played
+    until bar 5 and interrupted: (the live process, the kicks heard, their phases in the session)."""
+    peer = start_peer(peer_bpm, sync=False)
     try:
-        live = live_factory("--link", "--bpm", "240", "--source", "clip", "--clip", test_clip)
+        live = live_factory("--link", *live_args)
         live.connect(recorder)
         live.wait_for(r"bar 5 ", timeout=30)
         kicks, session = kick_phases(recorder, peer)
@@ -178,6 +178,15 @@ def test_a_peer_without_start_stop_sync_gets_music_on_its_bar_lines(live_factory
         tell(peer, "quit")
         peer.wait(5)
     assert live.interrupt() == 0
+    return live, kicks, session
+
+
+def test_a_peer_without_start_stop_sync_gets_music_on_its_bar_lines(live_factory, recorder, test_clip):
+    """Live with Start Stop Sync off never shares a transport: the bridge plays anyway, from the next bar line
+    of the session's grid, and says so."""
+    # the session (at 180 BPM) is there before the bridge joins it
+    live, kicks, session = bars_beside_a_peer(live_factory, recorder, "180", "--bpm", "240", "--source", "clip",
+                                              "--clip", test_clip)
     print(live.output())
     banner = link_banner(live)
     assert "1 peer(s)" in banner and "start/stop of its own" in banner and "--start-stop-sync" in banner
@@ -217,17 +226,9 @@ def test_latency_ms_sends_each_bar_that_much_before_the_sessions_bar_line(live_f
     """--latency-ms: each event goes out that much ahead of its beat, to make up for the latency after the
     port: the first event of every bar arrives half a beat (125 ms at 240 BPM) before the session's bar line."""
     early_beats = 0.5
-    peer = start_peer("240", sync=False)
-    try:
-        live = live_factory("--link", "--bpm", "240", "--source", "clip", "--clip", test_clip,
-                            "--latency-ms", f"{beats_seconds(early_beats, 240) * 1000:g}")
-        live.connect(recorder)
-        live.wait_for(r"bar 5 ", timeout=30)
-        kicks, session = kick_phases(recorder, peer)
-    finally:
-        tell(peer, "quit")
-        peer.wait(5)
-    assert live.interrupt() == 0
+    live, kicks, session = bars_beside_a_peer(live_factory, recorder, "240", "--bpm", "240", "--source", "clip",
+                                              "--clip", test_clip,
+                                              "--latency-ms", f"{beats_seconds(early_beats, 240) * 1000:g}")
     print(live.output())
     assert len(kicks) >= 4
     assert all(off_the_bar_line(p, early=early_beats) < MARGIN_BEATS for p in session), session
