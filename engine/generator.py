@@ -31,7 +31,7 @@ from cdgmvae.engine.incremental import BarCache
 from cdgmvae.engine.key_guidance import pitch_bias, tonic_of
 from cdgmvae.engine.model import CDGMVAE, BarMemory
 from cdgmvae.engine.notes import GridNote
-from cdgmvae.engine.prior import LatentPrior, PriorState, key_in_mode
+from cdgmvae.engine.prior import LatentPrior, PriorState, key_in_mode, transpose_key
 from cdgmvae.engine.sampling import race_clocks
 from torch import Tensor
 from tqdm import tqdm
@@ -171,19 +171,19 @@ class Generator:
             if self.key is not None and self.key_tonic != self.tonic:
                 # a new tonic moves the key, and the last bar's z_k with it, keeping its deviation from
                 # its key's mean: the texture carries on in the new key
-                moved = (self.key + self.tonic - self.key_tonic) % 12 + 12 * (self.key >= 12)
-                self.z_k = self.prior.move_key(self.z_k, self.key, moved)
-                self.key = moved
+                new_key = transpose_key(self.key, self.tonic - self.key_tonic)
+                self.z_k = self.prior.move_key(self.z_k, self.key, new_key)
+                self.key = new_key
             state = PriorState(torch.cat([self.z_r, self.z_k]), previous, self.key)
         # key guidance is a scale lock: the prior stays in the lock's key rather than pull against it
         locked = key_in_mode(self.tonic, c.valence) if c.key_strength else None
         if self.anchor is not None:
             # the anchor moves lambda of the way to 0 before the bar, as Eq 23 moves z toward the target; the
             # last bar's deviation is taken from its own anchor, so only the anchor's move shifts the mean
-            moved = self.anchor * (1.0 - c.lam)
+            shrunk = self.anchor * (1.0 - c.lam)
             if state is not None:
-                state = replace(state, z=state.z + moved - self.anchor)
-            self.anchor = moved
+                state = replace(state, z=state.z + shrunk - self.anchor)
+            self.anchor = shrunk
         z, self.key = self.prior.draw(noise, self.path, state, c.variety, self.rng, self.tonic, key=locked,
                                       anchor=self.anchor)
         self.key_tonic = self.tonic

@@ -193,6 +193,11 @@ class LatentPrior:
         return cls(kind, {k: tensors[k] for k in expected}, info)
 
 
+def transpose_key(key: int, semitones: int) -> int:
+    """A key (0..11 major, 12..23 minor) moved by `semitones`, its mode kept."""
+    return (key + semitones) % 12 + 12 * (key >= 12)
+
+
 def key_in_mode(tonic: int, valence: float) -> int:
     """The key (0..11 major, 12..23 minor) on `tonic` (0 = C) in the mode valence asks for: major from 0.5."""
     return tonic % 12 + (0 if valence >= 0.5 else 12)
