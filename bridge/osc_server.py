@@ -438,6 +438,9 @@ class OscServer:
         self.held: list[Held] = []
         self.arrivals = itertools.count()
         self.failed: set = set()  # feedback targets whose failure was logged
+        # held while feedback is sent, and while a bar's feedback reads the controls: a value read before a
+        # change must not go out after the change's confirmation (which is sent after the change is applied)
+        self.feedback_lock = threading.Lock()
         self.sock = socket.socket(self.family, socket.SOCK_DGRAM)
         self.dual_stack = False
         self.other: socket.socket | None = None  # for targets of the other address family
@@ -570,12 +573,18 @@ class OscServer:
         if target not in self.hello_targets:
             self.hello_targets = (self.hello_targets + [target])[-MAX_HELLO_TARGETS:]
             log.info(f"OSC: feedback now also goes to {target[0]}")
-        self.send(dict(self.last), [target])  # the controller shows the state at once
+        with self.feedback_lock:
+            self.send(dict(self.last), [target])  # the controller shows the state at once
 
-    def feedback(self, values: dict[str, object]) -> None:
-        """Send /cdgmvae/fb/<name> value for each item to every feedback target."""
-        self.last.update(values)
-        self.send(values, self.targets + self.hello_targets)
+    def feedback(self, values: dict[str, object], controls_in_force: bool = False) -> None:
+        """Send /cdgmvae/fb/<name> value for each item to every feedback target. controls_in_force: add
+        the values in force of every control (`in_force`), read under the lock that feedback is sent
+        under, so that feedback goes out in the order the values were taken."""
+        with self.feedback_lock:
+            if controls_in_force:
+                values = {**values, **in_force(self.state.controls)}
+            self.last.update(values)
+            self.send(values, self.targets + self.hello_targets)
 
     def send(self, values: dict[str, object], targets: list[tuple[str, tuple]]) -> None:
         packets = []

@@ -217,7 +217,7 @@ class Scheduler:
                 if self.osc is not None:
                     # the values in force, not the bar's: a surface must not flick back to a value
                     # it changed while the bar was being made
-                    self.osc.feedback({**item, **in_force(self.state.controls), "tempo": float(timeline.tempo)})
+                    self.osc.feedback({**item, "tempo": float(timeline.tempo)}, controls_in_force=True)
                 continue
             self.out.send(item, beat, timeline.tempo)
             if self.event_log is not None:

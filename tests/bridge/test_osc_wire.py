@@ -11,6 +11,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -295,6 +296,57 @@ def test_a_control_in_force_is_fed_back_as_soon_as_it_is_taken():
         finally:
             osc.close()
 
+
+
+def test_a_bars_feedback_read_before_a_change_does_not_go_out_after_its_confirmation():
+    """A bar's feedback reads the controls in force and sends them while an OSC message may change one on
+    the server's thread. Here the bar's read of the controls is held up (as a busy CPU can hold a thread);
+    a change sent meanwhile must confirm after the bar's values, so that the surface is left showing the
+    new value, not the old."""
+
+    class SlowToRead(LiveState):
+        """The controls, read by the bar's thread for the first time, come back late."""
+        read, go_on, bar_thread = threading.Event(), threading.Event(), None
+
+        @property
+        def controls(self):
+            if threading.current_thread() is self.bar_thread and not self.read.is_set():
+                value = self._controls
+                self.read.set()
+                self.go_on.wait(2)
+                return value
+            return self._controls
+
+        @controls.setter
+        def controls(self, value):
+            self._controls = value
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as surface:
+        surface.bind(("127.0.0.1", 0))
+        surface.settimeout(2)
+        state = SlowToRead(LiveControls(key_strength=3.0))
+        osc = OscServer("127.0.0.1", 0, [], [f"127.0.0.1:{surface.getsockname()[1]}"], state)
+        builder = OscMessageBuilder("/cdgmvae/key_strength")
+        builder.add_arg(0.0)
+        try:
+            state.bar_thread = threading.Thread(target=osc.feedback, args=({"bar": 1},),
+                                                kwargs={"controls_in_force": True})
+            state.bar_thread.start()
+            assert state.read.wait(2)
+            change = threading.Thread(target=osc.handle, args=(builder.build().dgram, ("127.0.0.1", 5555)))
+            change.start()
+            change.join(0.3)  # the change may take its turn now, or wait for the bar's feedback
+            state.go_on.set()
+            state.bar_thread.join(2)
+            change.join(2)
+            shown = []
+            while len(shown) < 2:
+                address, args = parse_message(surface.recvfrom(1024)[0])
+                if address == "/cdgmvae/fb/key_strength":
+                    shown.append(args[0])
+        finally:
+            osc.close()
+    assert shown == [3.0, 0.0]
 
 # -- senders -----------------------------------------------------------------------------------------
 
