@@ -15,7 +15,7 @@ import time
 import torch
 from bench_common import cpu_machine, print_result
 from cdgmvae.engine import vocab as V
-from cdgmvae.engine.config import preset
+from cdgmvae.engine.config import ModelConfig, preset
 from cdgmvae.engine.model import CDGMVAE
 from cdgmvae.training.batch import Batch
 from cdgmvae.training.losses import LossSettings, total_loss
@@ -34,9 +34,11 @@ def fake_batch(batch: int, bars: int, bar_len: int, device: str) -> Batch:
                  arousal=labels, valence=labels.flip(0)).to(device)
 
 
-def tokens_per_second(config: str, batch: int, steps: int, device: str) -> float:
+def tokens_per_second(config: str | ModelConfig, batch: int, steps: int, device: str) -> float:
+    """Real (non-PAD) tokens trained per second: median over `steps` steps after one warm-up step.
+    config: a preset name or a ModelConfig."""
     torch.manual_seed(0)
-    cfg = preset(config)
+    cfg = preset(config) if isinstance(config, str) else config
     model = CDGMVAE(cfg).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     data = fake_batch(batch, cfg.n_bars, cfg.bar_len, device)

@@ -10,6 +10,7 @@ the latency ignored or applied the wrong way, is off by more.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 
@@ -180,10 +181,11 @@ def test_stopping_sends_note_offs_then_all_notes_off_at_the_current_beat(tmp_pat
     assert math.isclose(recorder.tempo, 120.0)
 
 
-def run_live(factory, state: LiveState, settings: Settings, path, actions=()):
+def run_live(factory, state: LiveState, settings: Settings, path, actions=(), clock=None):
     """Play with the bridge's parts until settings.max_bars; `actions`: (seconds after the start, function of
-    the state) run from a timer thread. Returns (clock, start time, event log, scheduler, when each action ran,
-    the recorder: every message sent with its beat)."""
+    the state) run from a timer thread; `clock`: makes the clock to play by, when the generator is ready
+    (default: an internal clock at BPM). Returns (clock, start time, event log, scheduler, when each action
+    ran, the recorder: every message sent with its beat)."""
     import threading
     generator = GeneratorProcess(factory)
     recorder = MidiFileRecorder(str(path))
@@ -191,7 +193,7 @@ def run_live(factory, state: LiveState, settings: Settings, path, actions=()):
     events, done = [], []
     try:
         generator.wait_ready(60)
-        clock = InternalClock(BPM)
+        clock = (clock or functools.partial(InternalClock, BPM))()
         scheduler = Scheduler(clock, out, generator, state, settings=settings, event_log=events)
         started = time.monotonic()
         timers = []
@@ -265,3 +267,43 @@ def test_late_bars_are_counted_and_replaced_by_the_fallback(tmp_path):
             assert bars_heard == scheduler.bars_played - scheduler.missed
         else:   # the last bar again, after the first bar that arrived
             assert bars_heard > scheduler.bars_played - scheduler.missed
+
+
+def test_a_timeline_moved_by_half_a_bar_restarts_the_bars_on_its_new_grid(tmp_path, caplog):
+    """A session timeline that moves by two beats (a Link session merging, a peer restarting its beat grid)
+    cannot be followed by shifting the bars by whole bars: the bar due next would land mid-bar of the new
+    grid. The bars restart at the next bar line of the new grid instead, and the log says so."""
+    caplog.set_level(logging.INFO, logger="cdgmvae")
+    clocks = []
+
+    def new_clock():
+        clocks.append(InternalClock(BPM))
+        return clocks[0]
+
+    # bars are due a bar line less LATENCY apart, from t0 + 1 bar; 0.675 bar after the bar line at t0 + 2
+    # bars, the beat with latency is half a beat before the next bar due: two beats on, it is past it
+    after_t0 = 2.675 * BAR_S
+    jump = 2.0
+
+    def move(_state):
+        old = clocks[0].timeline
+        clocks[0].timeline = Timeline(old.t0, old.beat0 + jump, old.tempo, old.playing)
+
+    _, _, events, scheduler, done, _ = run_live(
+        functools.partial(RepeatBar, BAR), LiveState(LiveControls()), Settings(latency=LATENCY, max_bars=6),
+        tmp_path / "moved.mid", actions=[(after_t0, move)], clock=new_clock)
+    (moved,) = done
+    t0 = clocks[0].timeline.t0
+    assert abs(moved - t0 - after_t0) < MARGIN / 2, "the timer moved the timeline too late to test this"
+    piano = note_ons(events, PIANO)
+    before, after = [t for t in piano if t < moved], [t for t in piano if t > moved]
+    assert len(before) == 2 and after, piano
+
+    def beats_off_the_grid(t: float, beat0: float) -> float:
+        phase = (beat0 + (t + LATENCY - t0) / BEAT) % 4
+        return min(phase, 4 - phase)
+    assert all(beats_off_the_grid(t, 0.0) < MARGIN / BEAT for t in before)
+    assert all(beats_off_the_grid(t, jump) < MARGIN / BEAT for t in after), \
+        [round(beats_off_the_grid(t, jump), 2) for t in after]
+    assert after[0] - moved < BAR_S + MARGIN                 # from the next bar line of the new grid on
+    assert any("the session timeline jumped" in r.getMessage() for r in caplog.records)

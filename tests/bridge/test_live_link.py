@@ -2,71 +2,16 @@
 start/stop at all; the bars follow, on the session's bar lines."""
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 from cdgmvae.bridge.clock import QUANTUM
+from link_peer import phases, start_peer, tell
 from live_harness import KICK, send_until
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
-
-# A Link peer that joins (sharing start/stop or not, as Live's Start Stop Sync option), sets the tempo or
-# starts and stops when told ("tempo 160", "stop", "start"), answers "phases T1 T2 ..." with the session's
-# phase (beats into the bar, quantum 4) at each time.monotonic() T, and leaves the way Link needs
-# (enabled = False, then os._exit: a plain exit can abort in Link's destructor).
-PEER = textwrap.dedent("""
-    import json, os, sys, time, link
-    peer = link.Link(float(sys.argv[1]))
-    peer.startStopSyncEnabled = sys.argv[2] == "sync"
-    peer.enabled = True
-    deadline = time.monotonic() + 10
-    while peer.numPeers() == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    print("peers", peer.numPeers(), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "quit":
-            break
-        command, *value = line.split()
-        state = peer.captureAppSessionState()
-        if command == "phases":
-            # Link's clock against time.monotonic(): the reading taken in the shortest window
-            samples = []
-            for _ in range(200):
-                before = time.monotonic()
-                micros = peer.clock().micros()
-                after = time.monotonic()
-                samples.append((after - before, (before + after) / 2 - micros / 1e6))
-            offset = min(samples)[1]
-            print(json.dumps([state.phaseAtTime(int((float(t) - offset) * 1e6), 4.0) for t in value]), flush=True)
-            continue
-        if command == "tempo":
-            state.setTempo(float(value[0]), peer.clock().micros())
-        else:
-            state.setIsPlaying(command == "start", peer.clock().micros())
-        peer.commitAppSessionState(state)
-        print(command, state.tempo(), state.isPlaying(), flush=True)
-    peer.enabled = False
-    os._exit(0)
-""")
-
-
-def start_peer(tempo: str = "240", sync: bool = True) -> subprocess.Popen:
-    peer = subprocess.Popen([sys.executable, "-c", PEER, tempo, "sync" if sync else "no-sync"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert peer.stdout.readline().split()[:1] == ["peers"]
-    return peer
-
-
-def phases(peer: subprocess.Popen, times: list[float]) -> list[float]:
-    """The session's phase at each time.monotonic() time, as the peer's Link sees it."""
-    peer.stdin.write("phases " + " ".join(f"{t:.6f}" for t in times) + "\n")
-    peer.stdin.flush()
-    return json.loads(peer.stdout.readline())
 
 
 def off_the_bar_line(phase: float, early: float = 0.0) -> float:
@@ -87,12 +32,6 @@ def beats_seconds(beats: float, bpm: float) -> float:
 
 def bar_seconds(bpm: float) -> float:
     return beats_seconds(QUANTUM, bpm)
-
-
-def tell(peer: subprocess.Popen, command: str) -> list[str]:
-    peer.stdin.write(command + "\n")
-    peer.stdin.flush()
-    return peer.stdout.readline().split()
 
 
 def kick_intervals(recorder, after: float = 0.0) -> list[float]:
