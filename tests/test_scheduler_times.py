@@ -39,7 +39,8 @@ PIANO, BASS = 0, 2     # their MIDI channels
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory):
-    """Four bars played in real time: (clock, start time, event log, the recorded MIDI file)."""
+    """Four bars played in real time: (clock, start time, event log, scheduler, the recorded MIDI file, the
+    share of the playing time the scheduler's thread was on a CPU)."""
     path = tmp_path_factory.mktemp("sched") / "played.mid"
     generator = GeneratorProcess(functools.partial(RepeatBar, BAR))
     out = MidiOut(None, MidiFileRecorder(str(path)))
@@ -50,11 +51,13 @@ def played(tmp_path_factory):
         started = time.monotonic()
         scheduler = Scheduler(clock, out, generator, LiveState(LiveControls()),
                               settings=Settings(latency=LATENCY, max_bars=BARS), event_log=events)
+        cpu = time.thread_time()   # the scheduler runs in this thread; the generator in its own process
         scheduler.run()
+        cpu_share = (time.thread_time() - cpu) / (time.monotonic() - started)
     finally:
         generator.close()
         out.close()
-    return clock, started, events, scheduler, mido.MidiFile(str(path))
+    return clock, started, events, scheduler, mido.MidiFile(str(path)), cpu_share
 
 
 def note_ons(events, channel: int) -> list[float]:
@@ -62,7 +65,7 @@ def note_ons(events, channel: int) -> list[float]:
 
 
 def test_each_bar_starts_on_a_bar_line_of_the_clock_less_the_latency(played):
-    clock, started, events, scheduler, _ = played
+    clock, started, events, scheduler, *_ = played
     piano, bass = note_ons(events, PIANO), note_ons(events, BASS)
     assert len(piano) == BARS and len(bass) == BARS
     t0 = clock.timeline.t0
@@ -77,8 +80,18 @@ def test_each_bar_starts_on_a_bar_line_of_the_clock_less_the_latency(played):
     assert scheduler.bars_played == BARS and scheduler.missed == 0
 
 
+def test_the_scheduler_sleeps_between_events_instead_of_holding_a_core(played):
+    """On stage the bridge shares a laptop with the DAW: between events the scheduler sleeps, and spins
+    only the last stretch before an event (Settings.spin). A scheduler that polled the clock without
+    sleeping would hold its core the whole time; a quarter is far above the sleeping one's share and far
+    below a polling one's, even on a loaded machine."""
+    *_, cpu_share = played
+    print(f"scheduler CPU share {cpu_share:.3f}")
+    assert cpu_share < 0.25, cpu_share
+
+
 def test_the_recording_holds_each_bar_at_its_beats(played):
-    *_, midi = played
+    *_, midi, _ = played
     assert midi.type == 0 and midi.ticks_per_beat == 480
     now, notes, programs, all_off = 0, [], [], set()
     for msg in midi.tracks[0]:

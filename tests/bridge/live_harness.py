@@ -93,10 +93,18 @@ class MidiRecorder:
         self.proc.stdin.flush()
         return [(t, mido.Message.from_bytes(data)) for t, data in json.loads(self.proc.stdout.readline())]
 
-    def final(self) -> list:
-        """Everything, once what was in flight when the sender exited has arrived."""
-        time.sleep(0.2)
-        return self.snapshot()
+    def final(self, quiet: float = 0.3, timeout: float = 10.0) -> list:
+        """Everything, once what was in flight when the sender exited has arrived: when nothing more has
+        come for `quiet` seconds (a loaded machine may deliver the last messages late), or after `timeout`."""
+        deadline = time.monotonic() + timeout
+        seen = self.snapshot()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.snapshot()
+            if len(now) == len(seen):
+                return now
+            seen = now
+        return seen
 
     def note_ons(self, channel=None, note=None) -> list:
         return [(t, m) for t, m in self.snapshot() if m.type == "note_on" and m.velocity > 0
