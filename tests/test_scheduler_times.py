@@ -12,14 +12,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import socket
+import threading
 import time
+from collections import deque
 
 import mido
 import pytest
 from cdgmvae.bridge.clock import InternalClock, Timeline
-from cdgmvae.bridge.generator_process import GeneratorProcess
+from cdgmvae.bridge.generator_process import GeneratorProcess, Result
+from cdgmvae.bridge.midi_in import MidiIn
 from cdgmvae.bridge.midi_out import MidiFileRecorder, MidiOut
-from cdgmvae.bridge.osc_server import LiveState
+from cdgmvae.bridge.osc_server import LiveState, OscServer, parse_message
 from cdgmvae.bridge.scheduler import Scheduler, Settings, log_fields
 from cdgmvae.bridge.sources import LiveControls
 from cdgmvae.engine import vocab as V
@@ -194,12 +198,12 @@ def test_stopping_sends_note_offs_then_all_notes_off_at_the_current_beat(tmp_pat
     assert math.isclose(recorder.tempo, 120.0)
 
 
-def run_live(factory, state: LiveState, settings: Settings, path, actions=(), clock=None):
+def run_live(factory, state: LiveState, settings: Settings, path, actions=(), clock=None, midi_in=None):
     """Play with the bridge's parts until settings.max_bars; `actions`: (seconds after the start, function of
     the state) run from a timer thread; `clock`: makes the clock to play by, when the generator is ready
-    (default: an internal clock at BPM). Returns (clock, start time, event log, scheduler, when each action
-    ran, the recorder: every message sent with its beat)."""
-    import threading
+    (default: an internal clock at BPM); `midi_in`: makes the performer's input from the clock. Returns
+    (clock, start time, event log, scheduler, when each action ran, the recorder: every message sent with its
+    beat)."""
     generator = GeneratorProcess(factory)
     recorder = MidiFileRecorder(str(path))
     out = MidiOut(None, recorder)
@@ -207,7 +211,8 @@ def run_live(factory, state: LiveState, settings: Settings, path, actions=(), cl
     try:
         generator.wait_ready(60)
         clock = (clock or functools.partial(InternalClock, BPM))()
-        scheduler = Scheduler(clock, out, generator, state, settings=settings, event_log=events)
+        scheduler = Scheduler(clock, out, generator, state, settings=settings, event_log=events,
+                              midi_in=midi_in(clock) if midi_in else None)
         started = time.monotonic()
         timers = []
         for delay, action in actions:
@@ -320,3 +325,124 @@ def test_a_timeline_moved_by_half_a_bar_restarts_the_bars_on_its_new_grid(tmp_pa
         [round(beats_off_the_grid(t, jump), 2) for t in after]
     assert after[0] - moved < BAR_S + MARGIN                 # from the next bar line of the new grid on
     assert any("the session timeline jumped" in r.getMessage() for r in caplog.records)
+
+
+def played_input(clock):
+    """The bridge's MIDI input (bridge/midi_in.py) without a port: the performer's messages go to
+    `receive`, as the port's callback hands them over (tests/bridge/test_live_midi_in.py plays them into a
+    real JACK port)."""
+    midi_in = MidiIn.__new__(MidiIn)
+    midi_in.clock, midi_in.lock, midi_in.events = clock, threading.Lock(), deque(maxlen=4096)
+    return midi_in
+
+
+@pytest.mark.parametrize("transfer", [True, False])
+def test_what_the_performer_played_reaches_the_source_only_with_transfer_on(tmp_path, transfer):
+    """Live transfer hands the source the bars played before the bar under way: a performer's note in bar 1
+    comes back (EchoHeard plays what it was handed) in the bars made after it, on its beat; with transfer
+    off the source never hears it."""
+    from tests.bridge.bar_sources import EchoHeard
+    inputs = []
+
+    def make_input(clock):
+        inputs.append(played_input(clock))
+        return inputs[0]
+
+    def play(kind):
+        def action(_state):
+            inputs[0].receive(mido.Message(kind, note=67, velocity=100 if kind == "note_on" else 0))
+        return action
+
+    # G4 from beat 1 of bar 1 (a quarter in) for half a beat
+    _, _, events, scheduler, _, _ = run_live(
+        functools.partial(EchoHeard, BAR), LiveState(LiveControls(transfer=transfer)),
+        Settings(latency=LATENCY, max_bars=5), tmp_path / "heard.mid", midi_in=make_input,
+        actions=[(1.25 * BAR_S, play("note_on")), (1.25 * BAR_S + BEAT / 2, play("note_off"))])
+    echoed = [(sent, data[1]) for _, sent, data in events if data[0] & 0xF0 == 0x90 and data[2] > 0]
+    heard = [sent for sent, pitch in echoed if pitch == 67]
+    if not transfer:
+        assert heard == [] and len(note_ons(events, PIANO)) == scheduler.bars_played
+        return
+    assert heard, echoed
+    t0 = scheduler.clock.timeline.t0
+    for sent in heard:   # a quarter into a bar, as played
+        beat = (sent + LATENCY - t0) / BEAT
+        assert abs(beat % 4 - 1.0) < MARGIN / BEAT, beat
+    # bar 2 is asked for while bar 1 is under way (a quarter bar ahead, once bars take no time to make), so
+    # the first bar made from it is bar 3; from then on every bar
+    first = (min(heard) + LATENCY - t0) / BAR_S
+    assert abs(first - 3.25) < MARGIN / BAR_S and len(heard) == scheduler.bars_played - 2, (first, len(heard))
+
+
+def ready_bar(seconds: float = 0.0123) -> Result:
+    return Result(serial=1, controls=LiveControls(valence=0.9, arousal=0.8, lam=0.5, key_strength=2.0),
+                  notes=[GridNote(V.PIANO, 60 + i, 90, 4 * i, 2) for i in range(3)], mood=(0.9, 0.8), tonic=2,
+                  seconds=seconds)
+
+
+def test_a_queued_bar_is_logged_and_queued_with_its_feedback(caplog):
+    """The bar log line a user reads (and the tests of the live command parse): the bar's number, the
+    emotion, the controls it was made with, how long it took, how early it was ready, its notes."""
+    caplog.set_level(logging.INFO, logger="cdgmvae")
+    scheduler = scheduler_at()
+    scheduler.ready, scheduler.ready_at = ready_bar(), 99.5
+    scheduler.bars_played, scheduler.next_bar = 7, 9
+    scheduler.queue_bar(Timeline(0.0, 0.0, 120.0, True), 100.0, LiveControls())
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bar ")]
+    assert line == ("bar 7 target=happy emotion=happy valence=0.90 arousal=0.80 lambda=0.50 temperature=1.00 "
+                    "key_strength=2.00 transfer=0 playing=1 missed=0 tempo=120.0 tonic=D gen_ms=12.3 slack_ms=500 "
+                    "notes=3")
+    assert (scheduler.bars_played, scheduler.next_bar, scheduler.tonic) == (8, 10, 2)
+    due = list(scheduler.player.due(36.0))
+    assert due[0] == (36.0, {**scheduler.bar_feedback(7, 120.0), "missed": 0})
+    assert [m.note for _, m in due[1:] if m.type == "note_on"] == [60]   # the bar's first note, at beat 36
+
+    caplog.clear()
+    scheduler.queue_bar(Timeline(0.0, 0.0, 120.0, True), 102.0, LiveControls())   # nothing ready: missed
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bar ")]
+    assert line.startswith("bar 8 MISSED: the generator was not ready by the deadline; fallback repeat (3 notes) "
+                           "emotion=happy valence=0.90")
+    assert "missed=1" in line and scheduler.missed == 1
+
+
+def test_a_bars_feedback_goes_out_when_the_bar_starts_with_the_values_in_force(tmp_path):
+    """Feedback of a bar leaves when the bar starts, not when it is queued; its number and tempo are the
+    bar's, the controls those in force then (a surface must not flick back to a value it changed while the
+    bar was being made). A datagram lost on the way makes the test try again."""
+    for _ in range(3):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as surface:
+            surface.bind(("127.0.0.1", 0))
+            surface.settimeout(0.3)
+            state = LiveState(LiveControls(lam=0.25))
+            osc = OscServer("127.0.0.1", 0, [], [f"127.0.0.1:{surface.getsockname()[1]}"], state)
+            try:
+                recorder = MidiFileRecorder(str(tmp_path / "fed.mid"))
+                scheduler = Scheduler(InternalClock(120.0), MidiOut(None, recorder), None, state, osc=osc)
+                scheduler.ready, scheduler.next_bar, scheduler.bars_played = ready_bar(), 2, 5
+                scheduler.queue_bar(Timeline(0.0, 0.0, 120.0, True), 3.9, LiveControls())  # bar 5, at beat 8
+                state.controls = state.controls.with_(lam=0.75)               # changed meanwhile
+                at_126 = Timeline(4.0, 8.0, 126.0, True)                      # and the session's tempo
+                scheduler.send_due(at_126, 3.99)
+                early = received(surface)
+                scheduler.send_due(at_126, 4.0)
+                shown = dict(received(surface))
+            finally:
+                osc.close()
+        assert early == []                                               # not before the bar starts
+        notes = [msg.note for _, _, msg in recorder.events if msg.type == "note_on"]
+        assert notes == [60]                                             # with the bar's first note
+        if len(shown) == len(scheduler.bar_feedback(5, 120.0)):
+            break
+    assert shown["/cdgmvae/fb/bar"] == 5 and shown["/cdgmvae/fb/tempo"] == 126.0   # the tempo it starts at
+    assert shown["/cdgmvae/fb/lambda"] == 0.75                          # in force, not the bar's 0.5
+    assert shown["/cdgmvae/fb/valence"] == pytest.approx(0.9) and shown["/cdgmvae/fb/emotion"] == "happy"
+
+
+def received(sock) -> list[tuple[str, object]]:
+    out = []
+    while True:
+        try:
+            address, args = parse_message(sock.recvfrom(1024)[0])
+        except TimeoutError:
+            return out
+        out.append((address, args[0]))

@@ -15,3 +15,15 @@ class RepeatBar(BarSource):
 
     def next_bar(self) -> BarNotes:
         return list(self.bar)
+
+
+class EchoHeard(BarSource):
+    """The last bar the performer played (live transfer's input, `hear`), or a hand-made bar until one is
+    heard: what comes out shows what the generator was handed."""
+
+    def __init__(self, bar: BarNotes) -> None:
+        super().__init__()
+        self.bar = list(bar)
+
+    def next_bar(self) -> BarNotes:
+        return list(self.heard[-1]) if self.heard else list(self.bar)
