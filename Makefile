@@ -26,13 +26,11 @@ test: venv
 
 # mutation testing (slow, not part of `make test`): mutmut on the codec, the grammar, the generator's control and
 # transfer, the trainer's resume and selection, the scheduler's timing and the device builders, each against its
-# fast tests; writes reports/mutation.md. MUTATION_JOBS workers; MUTATION_GROUPS to run some groups only;
-# MUTATION_ARGS=--survivors to run only the last run's survivors again after adding tests.
+# fast tests; writes reports/mutation.md. MUTATION_JOBS workers; MUTATION_GROUPS to run some groups only.
 MUTATION_JOBS ?= 2
 MUTATION_GROUPS ?=
-MUTATION_ARGS ?=
 mutation: venv
-	$(PY) tools/mutation.py --jobs $(MUTATION_JOBS) $(MUTATION_ARGS) $(MUTATION_GROUPS)
+	$(PY) tools/mutation.py --jobs $(MUTATION_JOBS) $(MUTATION_GROUPS)
 
 # regenerate the device and the TouchOSC layout from the OSC table, then build the .amxd
 max4live: venv

@@ -41,7 +41,7 @@ BAR = [GridNote(V.PIANO, 60, 100, 0, 2), GridNote(V.BASS, 40, 90, 8, 4)]   # pia
 PIANO, BASS = 0, 2     # their MIDI channels
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # each test plays its own bars: make mutation then knows which tests a line reaches
 def played(tmp_path_factory):
     """Four bars played in real time: (clock, start time, event log, scheduler, the recorded MIDI file, the
     share of the playing time the scheduler's thread was on a CPU)."""

@@ -13,7 +13,6 @@ mutated line, so it still matches when mutmut renumbers the mutants of a changed
     python tools/mutation.py                 # every group, then the report
     python tools/mutation.py codec grammar   # some groups; the report keeps the others' last results
     python tools/mutation.py --report        # only rewrite the report from build/mutation/
-    python tools/mutation.py --survivors scheduler-timing   # after adding tests: only the last survivors
 """
 from __future__ import annotations
 
@@ -132,15 +131,7 @@ def stage(group: Group, stage_dir: Path, tests: list[str]) -> None:
     for source, link in data_links:
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(source)
-    write_tests(group, stage_dir, tests, (stage_dir,))
-
-
-def write_tests(group: Group, stage_dir: Path, tests: list[str], folders: tuple[Path, ...]) -> None:
-    """Into each folder (the stage; for a rerun also mutmut's copy of it, mutants/): the tree's tests/,
-    and its pyproject.toml plus the group's [tool.mutmut] (its files and the tests that cover them)."""
-    for folder in folders:
-        shutil.rmtree(folder / "tests", ignore_errors=True)
-        shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(ROOT / "tests", stage_dir / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     config = "\n".join([
         "", "[tool.mutmut]",
         'source_paths = ["cdgmvae"]',
@@ -151,8 +142,7 @@ def write_tests(group: Group, stage_dir: Path, tests: list[str], folders: tuple[
         'process_isolation = "forkserver"',
         "use_git_change_detection = false", "",
     ])
-    for folder in folders:
-        (folder / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
+    (stage_dir / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
 
 
 def mutmut_command() -> list[str]:
@@ -167,7 +157,8 @@ def run_group(group: Group, jobs: int, max_minutes: float | None = None) -> None
         print(f"== {group.name}: none of its tests exist here ({', '.join(group.tests)}); skipped", file=sys.stderr)
         return
     stage(group, stage_dir, tests)
-    env = mutmut_env()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)   # the staged package, not the tree's, must be the one imported
     started = time.monotonic()
     print(f"== {group.name}: mutmut in {stage_dir.relative_to(ROOT)}", flush=True)
     # its own session, so that a time limit stops mutmut's workers and fork server with it
@@ -185,41 +176,6 @@ def run_group(group: Group, jobs: int, max_minutes: float | None = None) -> None
                                                      "jobs": jobs, "tests": tests}))
     if returncode:
         print(f"mutmut exited with {returncode} for {group.name}", file=sys.stderr)
-
-
-def rerun_survivors(group: Group, jobs: int) -> None:
-    """Run the group's surviving (and not yet run) mutants of its last run again, against the tree's tests
-    as they are now: after tests were added, without running the mutants already killed again. Refused
-    when a file of the group changed since that run (its mutants would be other mutants)."""
-    stage_dir = STAGE / slug(group.name)
-    last = results(group)
-    if last is None:
-        print(f"== {group.name}: no run to take the survivors of; run the group first", file=sys.stderr)
-        return
-    changed = [p for p in group.files if (stage_dir / "cdgmvae" / p).read_bytes() != (ROOT / p).read_bytes()]
-    if changed:
-        print(f"== {group.name}: {', '.join(changed)} changed since its last run, so its mutants are not the "
-              f"ones that survived; run the whole group", file=sys.stderr)
-        return
-    entries, run = last
-    names = [e["name"] for e in entries if e["status"] in ("survived", "not checked")]
-    tests = present_tests(group)
-    write_tests(group, stage_dir, tests, (stage_dir, stage_dir / "mutants"))
-    print(f"== {group.name}: {len(names)} survivors again, with {len(tests)} test selections", flush=True)
-    started = time.monotonic()
-    returncode = subprocess.run(mutmut_command() + ["run", "--max-children", str(jobs), *names] if names else
-                                ["true"], cwd=stage_dir, env=mutmut_env()).returncode
-    run.update(seconds=run["seconds"] + time.monotonic() - started, tests=tests, jobs=jobs,
-               reruns=run.get("reruns", 0) + 1)
-    (stage_dir / "run.json").write_text(json.dumps(run))
-    if returncode:
-        print(f"mutmut exited with {returncode} for {group.name}", file=sys.stderr)
-
-
-def mutmut_env() -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONPATH", None)   # the staged package, not the tree's, must be the one imported
-    return env
 
 
 def dump_results() -> None:
@@ -296,9 +252,7 @@ def report(section: str) -> str:
         details.append("Functions: " + (", ".join(f"`{f}`" for f in group.functions) if group.functions else "all")
                        + ".\n\nTests: " + ", ".join(f"`{test}`" for test in run["tests"])
                        + "".join(f" (missing: `{t}`)" for t in group.tests if t not in run["tests"])
-                       + f".\n\nRun time: {run['seconds'] / 60:.1f} min"
-                       + (f", with {run['reruns']} rerun(s) of the survivors after tests were added (`--survivors`)"
-                          if run.get("reruns") else "") + ".\n")
+                       + f".\n\nRun time: {run['seconds'] / 60:.1f} min.\n")
         for path in group.files:
             mine = [entry for entry in mutants if entry["name"].startswith(module_of(path) + ".")]
             unchecked = sum(entry["status"] == "not checked" for entry in mine)   # a run stopped early
@@ -393,8 +347,6 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")),
                         help="mutmut workers (default 2, or $MUTATION_JOBS)")
     parser.add_argument("--report", action="store_true", help="only write the report from the last runs")
-    parser.add_argument("--survivors", action="store_true",
-                        help="run only the last run's survivors again, with the tests as they are now")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop a group's run after this long; the report counts its mutants not run")
     args = parser.parse_args()
@@ -403,10 +355,7 @@ def main() -> int:
         parser.error(f"no group named {args.groups}; groups: {', '.join(slug(g.name) for g in GROUPS)}")
     if not args.report:
         for group in chosen:
-            if args.survivors:
-                rerun_survivors(group, args.jobs)
-            else:
-                run_group(group, args.jobs, args.max_minutes)
+            run_group(group, args.jobs, args.max_minutes)
     section = kept_section()
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report(section))
