@@ -33,6 +33,7 @@ STAGE = ROOT / "build" / "mutation"
 REPORT = ROOT / "reports" / "mutation.md"
 PACKAGES = ("engine", "training", "bridge", "max4live")   # top-level folders that import as cdgmvae.<name>
 TARGET = 0.8
+TEST_TIMEOUT = 120   # seconds a test may take under mutation; the slowest of the groups' tests take about 20
 BEGIN, END = "<!-- EQUIVALENT:BEGIN -->", "<!-- EQUIVALENT:END -->"
 
 
@@ -137,7 +138,9 @@ def stage(group: Group, stage_dir: Path, tests: list[str]) -> None:
         'source_paths = ["cdgmvae"]',
         f"only_mutate = {toml_list('cdgmvae/' + path for path in group.files)}",
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore"]',
+        # mutmut's own limit is on CPU time: a mutant that makes a test wait forever (a scheduler that never
+        # stops, a wait for a bar that never comes) would hang the run. Such a test fails after TEST_TIMEOUT s.
+        f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore", "--timeout", "{TEST_TIMEOUT}"]',
         # the tests reach torch from forked workers; a fresh fork server per worker keeps them fork-safe
         'process_isolation = "forkserver"',
         "use_git_change_detection = false", "",
