@@ -35,6 +35,7 @@ BATCH = 16
 
 
 def measure(name: str, cfg: ModelConfig, bars: int, train_steps: int, train_threads: int) -> dict:
+    torch._dynamo.reset()  # each size compiles afresh: the step's cache would hit its recompile limit
     torch.manual_seed(0)
     model = CDGMVAE(cfg).eval()
     row = {"parameters": sum(p.numel() for p in model.parameters())}
