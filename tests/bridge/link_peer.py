@@ -61,20 +61,25 @@ def start_peer(tempo: str = "240", sync: bool = True, wait: float = 10.0) -> sub
     return peer
 
 
-def tell(peer: subprocess.Popen, command: str) -> list[str]:
-    """Send the peer a command; its one-line answer, split."""
+def ask(peer: subprocess.Popen, command: str) -> str:
+    """Send the peer a command; its one-line answer."""
     peer.stdin.write(command + "\n")
     peer.stdin.flush()
-    return peer.stdout.readline().split()
+    return peer.stdout.readline()
+
+
+def tell(peer: subprocess.Popen, command: str) -> list[str]:
+    """Send the peer a command; its one-line answer, split."""
+    return ask(peer, command).split()
 
 
 def phases(peer: subprocess.Popen, times: list[float]) -> list[float]:
     """The session's phase at each time.monotonic() time, as the peer's Link sees it."""
-    peer.stdin.write("phases " + " ".join(f"{t:.6f}" for t in times) + "\n")
-    peer.stdin.flush()
-    return json.loads(peer.stdout.readline())
+    return json.loads(ask(peer, "phases " + " ".join(f"{t:.6f}" for t in times)))
 
 
 def quit_peer(peer: subprocess.Popen) -> None:
-    tell(peer, "quit")
+    """Tell the peer to leave the session, and wait for it to exit."""
+    peer.stdin.write("quit\n")
+    peer.stdin.flush()
     peer.wait(5)

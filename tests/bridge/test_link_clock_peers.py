@@ -9,6 +9,7 @@ import time
 import pytest
 from cdgmvae.bridge.clock import LinkClock
 from link_peer import quit_peer, start_peer, tell
+from live_harness import wait_until
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
 
@@ -16,6 +17,7 @@ pytest.importorskip("link", reason="LinkPython-extern (module link) is not insta
 # peer there would take this long, which no test here comes near
 JOIN_TIMEOUT = 30.0
 SETTLE = 1.0
+LINK_NEWS = 10.0  # Link tells its peers of a join or a leave within about a second
 
 
 @pytest.fixture
@@ -45,19 +47,14 @@ def test_the_clock_joins_the_session_before_it_returns_and_leaves_it_when_closed
         # the session's tempo from the first bar on: the peer's, not the 100 BPM asked for
         assert clock.snapshot().tempo == pytest.approx(133.0, rel=1e-4)
         assert session(peer)[0] == pytest.approx(133.0, rel=1e-4)
-        assert peers_seen(peer, lambda n: n >= 1) >= 1  # the peer sees the clock in its session
+        wait_until(lambda: peers_seen(peer) >= 1, LINK_NEWS, "the peer to see the clock in its session")
     finally:
         clock.close()
-    assert peers_seen(peer, lambda n: n == 0) == 0  # and then sees it leave
+    wait_until(lambda: peers_seen(peer) == 0, LINK_NEWS, "the peer to see the clock leave")
 
 
-def peers_seen(peer, wanted, timeout: float = 10.0) -> int:
-    """How many peers the peer sees, once that is `wanted` or after `timeout` seconds (Link tells its
-    peers of a join or a leave within about a second)."""
-    deadline = time.monotonic() + timeout
-    while not wanted(seen := int(tell(peer, "peers")[1])) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return seen
+def peers_seen(peer) -> int:
+    return int(tell(peer, "peers")[1])
 
 
 def test_without_start_stop_sync_the_clock_plays_beside_a_stopped_session(peer):
@@ -78,9 +75,6 @@ def test_with_start_stop_sync_the_session_transport_decides(peer):
         assert clock.snapshot().playing is False  # the session is stopped: it waits
         assert "now stopped" in clock.describe()
         assert tell(peer, "start")[-1] == "True"
-        deadline = time.monotonic() + 5
-        while not clock.snapshot().playing and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert clock.snapshot().playing is True
+        wait_until(lambda: clock.snapshot().playing is True, 5, "the clock to follow the session's start")
     finally:
         clock.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from cdgmvae.bridge.clock import QUANTUM
-from link_peer import phases, start_peer, tell
+from link_peer import phases, quit_peer, start_peer, tell
 from live_harness import KICK, send_until
 
 pytest.importorskip("link", reason="LinkPython-extern (module link) is not installed")
@@ -54,8 +54,7 @@ def test_a_peer_changes_the_tempo_and_the_bar_length_follows(live_factory, recor
         change_seen = min(t for t, line in live.lines if "tempo=160.0" in line)
         live.wait_for(r"bar 9 ", timeout=15)
     finally:
-        tell(peer, "quit")
-        peer.wait(5)
+        quit_peer(peer)
     assert live.interrupt() == 0
     print(live.output())  # shown when an assertion fails
     print([(round(t, 3), m) for t, m in recorder.note_ons(channel=9, note=KICK)])
@@ -86,8 +85,7 @@ def test_start_and_stop_of_the_session_are_followed(live_factory, recorder, test
         bars = len(live.bars())
         live.wait_for(fr"bar {bars + 1} ", timeout=10)
     finally:
-        tell(peer, "quit")
-        peer.wait(5)
+        quit_peer(peer)
     assert live.interrupt() == 0
     assert len(recorder.note_ons()) > silent_from
     sounding = sum((m.type == "note_on" and m.velocity > 0) - (m.type == "note_off") for _, m in recorder.final())
@@ -114,8 +112,7 @@ def bars_beside_a_peer(live_factory, recorder, peer_bpm: str, *live_args: str):
         live.wait_for(r"bar 5 ", timeout=30)
         kicks, session = kick_phases(recorder, peer)
     finally:
-        tell(peer, "quit")
-        peer.wait(5)
+        quit_peer(peer)
     assert live.interrupt() == 0
     return live, kicks, session
 
@@ -152,8 +149,7 @@ def test_with_start_stop_sync_a_peer_that_does_not_share_it_waits_for_play(live_
         live.wait_for(r"bar 3 ", timeout=10)
         kicks, session = kick_phases(recorder, peer)
     finally:
-        tell(peer, "quit")
-        peer.wait(5)
+        quit_peer(peer)
     assert live.interrupt() == 0
     banner = link_banner(live)
     assert "start/stop sync on" in banner and "now stopped" in banner and "/cdgmvae/play 1" in banner
