@@ -19,7 +19,7 @@ from bench_common import cpu_machine, print_result
 from cdgmvae.engine.config import PRESETS, ModelConfig
 from cdgmvae.engine.model import CDGMVAE
 from decode import engine_ms
-from train import tokens_per_second
+from train import step_seconds
 
 SMALL = PRESETS["small"]
 SIZES: dict[str, ModelConfig] = {
@@ -34,7 +34,7 @@ BACKENDS = ("eager", "compiled", "int8")
 BATCH = 16
 
 
-def measure(name: str, cfg: ModelConfig, bars: int, train_steps: int, train_threads: int) -> dict:
+def measure(cfg: ModelConfig, bars: int, train_steps: int, train_threads: int) -> dict:
     torch._dynamo.reset()  # each size compiles afresh: the step's cache would hit its recompile limit
     torch.manual_seed(0)
     model = CDGMVAE(cfg).eval()
@@ -45,10 +45,7 @@ def measure(name: str, cfg: ModelConfig, bars: int, train_steps: int, train_thre
     row["best_backend"] = min(BACKENDS, key=lambda b: row[f"{b}_ms"])
     row["best_ms"] = row[f"{row['best_backend']}_ms"]
     torch.set_num_threads(train_threads)
-    tokens_per_s = tokens_per_second(cfg, BATCH, train_steps, "cpu")
-    # a step's real tokens: bench/train.py's fake batch has ~3/4 of each bar real
-    step_tokens = BATCH * cfg.n_bars * cfg.bar_len * 0.75
-    row["train_s_per_step"] = round(step_tokens / tokens_per_s, 2)
+    row["train_s_per_step"] = round(step_seconds(cfg, BATCH, train_steps, "cpu")[0], 2)
     row["train_steps_per_hour"] = int(3600 / row["train_s_per_step"])
     return row
 
@@ -66,7 +63,7 @@ def main() -> None:
     result: dict[str, object] = {"machine": cpu_machine(), "budget_ms": args.budget_ms}
     rows = {}
     for name in sizes:
-        rows[name] = measure(name, SIZES[name], args.bars, args.train_steps, args.train_threads)
+        rows[name] = measure(SIZES[name], args.bars, args.train_steps, args.train_threads)
         row = rows[name]
         row["best_ms_over_small"] = round(row["best_ms"] / rows["small"]["best_ms"], 3)
         row["train_step_over_small"] = round(row["train_s_per_step"] / rows["small"]["train_s_per_step"], 3)

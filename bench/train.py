@@ -35,8 +35,14 @@ def fake_batch(batch: int, bars: int, bar_len: int, device: str) -> Batch:
 
 
 def tokens_per_second(config: str | ModelConfig, batch: int, steps: int, device: str) -> float:
-    """Real (non-PAD) tokens trained per second: median over `steps` steps after one warm-up step.
-    config: a preset name or a ModelConfig."""
+    """Real (non-PAD) tokens trained per second (`step_seconds`)."""
+    seconds, tokens = step_seconds(config, batch, steps, device)
+    return tokens / seconds
+
+
+def step_seconds(config: str | ModelConfig, batch: int, steps: int, device: str) -> tuple[float, int]:
+    """(median seconds of a training step over `steps` steps after one warm-up step, the real (non-PAD)
+    tokens of a step). config: a preset name or a ModelConfig."""
     torch.manual_seed(0)
     cfg = preset(config) if isinstance(config, str) else config
     model = CDGMVAE(cfg).to(device).train()
@@ -58,7 +64,7 @@ def tokens_per_second(config: str | ModelConfig, batch: int, steps: int, device:
             torch.cuda.synchronize()
         if step:  # the first step warms up
             times.append(time.perf_counter() - start)
-    return int((data.tokens != V.PAD).sum()) / statistics.median(times)
+    return statistics.median(times), int((data.tokens != V.PAD).sum())
 
 
 def main() -> None:
