@@ -1,7 +1,7 @@
 """A JACK MIDI recorder in a process of its own: `python midi_recorder.py PORT_NAME`.
 
 rtmidi calls the Python callback from JACK's process thread, which must take the GIL: in a busy process
-(pytest, say) that wait can outlast a 1.3 ms period, and JACK then drops the cycle's events. Here the
+(pytest, say) that wait can outlast a JACK period, and JACK then drops the cycle's events. Here the
 main thread only blocks on stdin, so the callback never waits.
 
 Protocol on stdin/stdout: it prints "ready"; each "dump" line is answered by one JSON line

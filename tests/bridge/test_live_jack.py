@@ -23,8 +23,8 @@ BPM = 240.0
 BEAT = 60.0 / BPM
 BAR = QUANTUM * BEAT
 # Timing margins are fractions of the note values they judge: an event may be off by a 64th note (a sixteenth of
-# a beat: 15.6 ms at 240 BPM), well above JACK's 1.3 ms period and the sender's spin; the mean bar length by a
-# quarter of that.
+# a beat: 15.6 ms at 240 BPM), well above the test server's 5.3 ms JACK period and the sender's spin; the mean
+# bar length by a quarter of that.
 MARGIN = BEAT / 16
 
 
