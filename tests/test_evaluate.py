@@ -178,6 +178,24 @@ def test_identical_seeds_give_identical_runs(report, tiny, tmp_path):
         assert digests[0] == digests[1]
 
 
+def test_a_finished_run_is_reused_only_when_trained_by_the_same_code(tiny, tmp_path):
+    scale = replace(E.load_scale(str(tiny / "scale.json")), rhos=(0.05,))
+    first = E.supervision_runs(tiny / "data", tmp_path, scale, show=False)
+    summaries = [Path(r["run"]) / "summary.json" for r in first]
+    written = [path.stat().st_mtime_ns for path in summaries]
+    E.supervision_runs(tiny / "data", tmp_path, scale, show=False)
+    assert [path.stat().st_mtime_ns for path in summaries] == written  # same options, same code: reused
+
+    stale = json.loads(summaries[0].read_text())
+    stale["code_sha256"] = "0" * 64  # as an earlier trainer would have left it
+    summaries[0].write_text(json.dumps(stale))
+    again = E.supervision_runs(tiny / "data", tmp_path, scale, show=False)
+    assert json.loads(summaries[0].read_text())["code_sha256"] != "0" * 64  # trained again
+    assert [path.stat().st_mtime_ns for path in summaries[1:]] == written[1:]
+    without_time = [[{k: v for k, v in r.items() if k != "wall_s"} for r in runs] for runs in (again, first)]
+    assert without_time[0] == without_time[1]  # the same seed trains the same run
+
+
 # --- emotion transfer -------------------------------------------------------------------------------
 def test_the_confusion_matrix_rows_sum_to_the_number_of_clips(report):
     result = _part(report, "emotion-transfer")["result"]

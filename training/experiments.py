@@ -46,7 +46,7 @@ from cdgmvae.training.control import BASELINE, Judges
 from cdgmvae.training.dataset import Piece, load_prepared
 from cdgmvae.training.latent_prior import encode_pieces
 from cdgmvae.training.quality import measure_piece, read_folder, summarise
-from cdgmvae.training.trainer import TrainOptions, train
+from cdgmvae.training.trainer import TrainOptions, code_digest, train
 from tqdm import tqdm
 
 # the two settings of the semi-supervised comparison: (alpha, MI term)
@@ -234,7 +234,8 @@ def _finished_summary(out: Path, opts: TrainOptions) -> dict | None:
         summary = json.loads((out / "summary.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return summary if summary.get("options") == asdict(opts) and (out / "model.json").is_file() else None
+    same = summary.get("options") == asdict(opts) and summary.get("code_sha256") == code_digest()
+    return summary if same and (out / "model.json").is_file() else None
 
 
 def _mean_spread(values: Sequence[float]) -> dict:

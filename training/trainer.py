@@ -62,6 +62,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from cdgmvae import engine as engine_package
+
 # Options that must match for --resume to continue the same run.
 RESUME_MUST_MATCH = ("config", "seed", "batch", "rho", "holdout", "init_from")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -173,6 +175,18 @@ def weights_digest(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for _, p in sorted(model.state_dict().items()):
         h.update(p.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def code_digest() -> str:
+    """sha256 of the source that decides what a run trains: every .py file of cdgmvae.engine and
+    cdgmvae.training, by path and content. A run recorded under another digest was trained by other code,
+    so `cdgmvae evaluate` trains it again instead of reusing it."""
+    h = hashlib.sha256()
+    for package in (Path(engine_package.__file__).parent, Path(__file__).parent):
+        for path in sorted(package.glob("*.py")):
+            h.update(f"{package.name}/{path.name}\0".encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -504,7 +518,8 @@ def _finish(opts: TrainOptions, ctx: Dist, state: State, out: Path, log: RunLog 
                "stopped_by_time_budget": step < opts.steps,
                "ranks_in_sync": len(set(digests)) == 1, "wall_s": time.time() - started,
                "final": final_terms, "val": val, "best_val": state.best,
-               "selected": selected, "init_from": state.init, "options": asdict(opts)}
+               "selected": selected, "init_from": state.init, "options": asdict(opts),
+               "code_sha256": code_digest()}
     write_json(out / "summary.json", summary)
     if not summary["ranks_in_sync"]:
         print("cdgmvae train: warning: the processes ended with different weights")
