@@ -267,3 +267,12 @@ def test_a_bad_scale_is_one_line_naming_it(tmp_path, capsys):
     assert cli.main(["evaluate", "feature-swap", "--scale", str(tmp_path / "bad.json"), "--out", str(tmp_path)]) == 2
     assert "stepz" in capsys.readouterr().err
 
+
+
+def test_a_missing_checkpoint_is_one_line_before_any_data_is_prepared(tmp_path, capsys):
+    work = tmp_path / "work"
+    assert cli.main(["evaluate", "feature-swap", "--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "out"),
+                     "--work", str(work)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope does not exist" in err[0]
+    assert not work.exists()

@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads or scale.threads)
     if args.temperature <= 0 or args.key_strength < 0:
         raise UserError("--temperature must be positive and --key-strength at least 0")
+    if args.checkpoint is not None and args.part != "report":
+        from cdgmvae.engine.checkpoint import resolve
+        resolve(args.checkpoint)  # a wrong path fails now, not after the data is prepared
     if args.part == "report":
         paper_report.redraw(args.out)
         print(f"wrote {paper_report.write_report(args.out)}")
