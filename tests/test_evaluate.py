@@ -178,9 +178,11 @@ def test_identical_seeds_give_identical_runs(report, tiny, tmp_path):
         assert digests[0] == digests[1]
 
 
-def test_a_finished_run_is_reused_only_when_trained_by_the_same_code(tiny, tmp_path):
+def test_a_finished_run_is_reused_only_when_trained_by_the_same_code(tiny, tmp_path, capfd):
     scale = replace(E.load_scale(str(tiny / "scale.json")), rhos=(0.05,))
     first = E.supervision_runs(tiny / "data", tmp_path, scale, show=False)
+    shown = capfd.readouterr()
+    assert "cdgmvae train" not in shown.out + shown.err and "it/s" not in shown.err  # quiet: no trainer output
     summaries = [Path(r["run"]) / "summary.json" for r in first]
     written = [path.stat().st_mtime_ns for path in summaries]
     E.supervision_runs(tiny / "data", tmp_path, scale, show=False)

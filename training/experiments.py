@@ -21,6 +21,8 @@ the paper's size for GPUs. Figures are drawn by training/figures.py, the report 
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -221,12 +223,24 @@ def supervision_runs(data: str | Path, folder: Path, scale: Scale, show: bool = 
             if show:
                 print(f"evaluate: run {index}/{len(grid)}: {setting}, rho {rho:g}, seed {seed}", flush=True)
             shutil.rmtree(out, ignore_errors=True)
-            summary = train(opts)
+            with _quiet(not show):
+                summary = train(opts)
         val = summary.get("val", {})
         records.append({"setting": setting, "rho": rho, "seed": seed, "run": str(out),
                         "acc_arousal": val.get("acc_arousal"), "acc_valence": val.get("acc_valence"),
                         "steps": summary["steps"], "wall_s": summary["wall_s"]})
     return records
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool):
+    """The trainer's progress bar and lines dropped when `quiet` (evaluate --quiet); errors still raise."""
+    if not quiet:
+        yield
+        return
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
 
 
 def _finished_summary(out: Path, opts: TrainOptions) -> dict | None:
