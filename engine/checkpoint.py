@@ -19,11 +19,12 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from cdgmvae.engine import vocab
-from cdgmvae.engine.config import ModelConfig
+from cdgmvae.engine.config import GROWTH_FIELDS, ModelConfig
 from cdgmvae.engine.errors import UserError
 from cdgmvae.engine.model import CDGMVAE
 from safetensors import SafetensorError
@@ -338,16 +339,26 @@ def _check_config(header: dict, json_path, config: ModelConfig, hint: str) -> No
 
 def load_weights(path_or_dir: str | Path, model: CDGMVAE, config: ModelConfig) -> tuple[Path, dict]:
     """Load only the weights of a model or training checkpoint (a folder as in `resolve`) into `model`,
-    whose config must equal the saved one. Returns (the JSON read, its header). Raises UserError in one
+    whose config must equal the saved one, except that it may turn on GROWTH_FIELDS (engine/config.py), whose
+    parts keep `model`'s initial values. Returns (the JSON read, its header). Raises UserError in one
     line for another vocabulary, another config, or missing, damaged or mis-shaped weights."""
     json_path = resolve(path_or_dir)
     header = read_header(json_path)
-    _check_config(header, json_path, config, "choose the same --config (a preset or its JSON) to start from it")
+    grown = growth(config_of(header, json_path), config)  # e.g. small -> small-bag: the new parts start fresh
+    _check_config(header, json_path, replace(config, **dict.fromkeys(grown, False)),
+                  "choose the same --config (a preset or its JSON) to start from it")
     tensors = read_tensors(json_path, header)
     if header["format"] == CHECKPOINT_FORMAT:
         tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    new_parts = tuple(prefix for name in grown for prefix in GROWTH_FIELDS[name])
+    tensors = tensors | {k: v for k, v in model.state_dict().items() if k.startswith(new_parts) and k not in tensors}
     load_state(model, tensors, str(json_path))
     return json_path, header
+
+
+def growth(saved: ModelConfig, config: ModelConfig) -> list[str]:
+    """The GROWTH_FIELDS that `config` turns on and `saved` has off (parts a loaded model gains)."""
+    return [name for name in GROWTH_FIELDS if getattr(config, name) and not getattr(saved, name)]
 
 
 def load_checkpoint(json_path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -23,6 +23,10 @@ class ModelConfig:
     dropout: float = 0.1
     n_components: int = 2     # K: low / high per factor
     init_std_log: float = -2.0  # the paper initialises the prior std to e^-2
+    # The bag-of-notes path (not in the paper; Zhao et al. 2017's bag-of-words loss): D_p predicts the bar's
+    # pitches from z_k, and the decoder's logits get D_p's and D_r's outputs as a learned bias on the pitch
+    # and Position tokens (CDGMVAE.note_logit_bias). False: the paper's decoder.
+    note_bias: bool = False
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -46,7 +50,13 @@ PRESETS: dict[str, ModelConfig] = {
     # Short CPU runs cannot move the prior's log-variances far from e^-2 (an lr of 5e-4 moves them ~0.2
     # in 400 steps), and with std e^-2 q(y|x) is one-hot from the first step: the CPU preset starts at std 1.
     "small": ModelConfig(init_std_log=0.0),
+    # small with the bag-of-notes path: `--init-from` a `small` model grows it (its new parts start at zero)
+    "small-bag": ModelConfig(init_std_log=0.0, note_bias=True),
 }
+
+# Config fields that only add parts to a model: a model saved without them loads into one with them, the new
+# parts keeping their initial values (state-dict key prefixes), for `train --init-from`.
+GROWTH_FIELDS: dict[str, tuple[str, ...]] = {"note_bias": ("pitch_bag.", "note_gain")}
 
 
 def preset(name: str) -> ModelConfig:

@@ -235,7 +235,7 @@ class Generator:
         if memory is not None and memory.mask.shape[0] != self.candidates:
             memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],
                                memory.mask.expand(self.candidates, -1))
-        self.cache.start_bar(self.model.z_injection(z_r, z_k), memory, bias)
+        self.cache.start_bar(self.model.z_injection(z_r, z_k), memory, bias, self.model.note_logit_bias(z_r, z_k))
         clocks = race_clocks(self.cache.M, self.candidates, V.VOCAB_SIZE, self.rng, self.device)
         settings = [torch.tensor(value, device=self.device) for value in (c.temperature, c.top_p)]
         min_length = torch.tensor(self.min_tokens, device=self.device)

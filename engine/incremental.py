@@ -62,6 +62,7 @@ class BarCache(nn.Module):
         buffer("tokens", torch.full((batch, self.M), PAD, dtype=torch.long, device=device))
         buffer("inject", torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype))
         buffer("bias", torch.zeros(batch, cfg.vocab_size, device=device))  # the bar's logit bias (key guidance)
+        buffer("model_bias", torch.zeros(batch, cfg.vocab_size, device=device))  # the model's own (note_logit_bias)
         # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
         buffer("allowed", torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device))
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
@@ -77,14 +78,17 @@ class BarCache(nn.Module):
             0, xl.rel_emb.shape[0] - 1))  # [M queries, slots]
 
     @torch.no_grad()
-    def start_bar(self, inject: Tensor, memory: BarMemory | None, bias: Tensor | None = None) -> None:
+    def start_bar(self, inject: Tensor, memory: BarMemory | None, bias: Tensor | None = None,
+                  model_bias: Tensor | None = None) -> None:
         """inject [B, d]: the bar's z projection; memory: the previous bar's (None at the start); bias [V]
-        or [B, V]: added to every step's tempered logits before the draw (None: no bias)."""
+        or [B, V]: added to every step's tempered logits before the draw (None: no bias); model_bias [B, V]:
+        part of the model's logits for this bar (CDGMVAE.note_logit_bias), added before tempering."""
         self.inject.copy_(inject[:, None])
-        if bias is None:
-            self.bias.zero_()
-        else:
-            self.bias.copy_(bias.expand_as(self.bias))
+        for buffer, value in ((self.bias, bias), (self.model_bias, model_bias)):
+            if value is None:
+                buffer.zero_()
+            else:
+                buffer.copy_(value.expand_as(buffer))
         self.tokens.fill_(PAD)
         self.grammar.reset()
         memory_mask = torch.zeros_like(self.tokens, dtype=torch.bool)
@@ -134,7 +138,7 @@ class BarCache(nn.Module):
         The bias is added to the tempered logits (logits / temperature + bias): a low temperature sharpens
         the model's own choice but not the bias, which would otherwise pile a bar onto the tonic."""
         allowed = self.grammar.mask(index + 1, min_length)
-        chosen = sample(logits + self.bias * temperature, allowed, temperature, top_p,
+        chosen = sample(logits + self.model_bias + self.bias * temperature, allowed, temperature, top_p,
                         clocks.index_select(0, index.view(1))[0])
         self.grammar.update(chosen)
         return chosen

@@ -28,6 +28,8 @@ from cdgmvae.engine.vocab import (
 )
 from torch import Tensor
 
+N_PITCHES = 128  # MIDI pitches: the bag-of-notes head's outputs
+
 
 def token_pitch_classes() -> Tensor:
     """[V] long: the pitch class of each pitched-note token (not drums), N_PITCH_CLASSES for the rest."""
@@ -42,6 +44,18 @@ def key_summary(tokens: Tensor, pitch_class: Tensor, key_profiles: Tensor) -> Te
     counts = F.one_hot(pitch_class[tokens], N_PITCH_CLASSES + 1)[..., :N_PITCH_CLASSES].sum(-2).float()
     centred = counts - counts.mean(-1, keepdim=True)
     return (centred @ key_profiles.T) / centred.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
+def token_bag_pitches() -> Tensor:
+    """[V] long: the MIDI pitch of each pitched-note token (not drums), N_PITCHES for the rest."""
+    pitched = (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
+    return torch.where(pitched, torch.as_tensor(TOKEN_VALUE), N_PITCHES)
+
+
+def pitch_bag(tokens: Tensor, bag_pitch: Tensor) -> Tensor:
+    """tokens [..., L] -> [..., 128] float: 1 for each MIDI pitch a pitched (not drum) note of the bar has."""
+    hits = F.one_hot(bag_pitch[tokens], N_PITCHES + 1)[..., :N_PITCHES].amax(-2)
+    return hits.float()
 
 
 def onset_summary(tokens: Tensor, position: Tensor, is_pitch: Tensor) -> Tensor:
@@ -81,6 +95,7 @@ class ModelOutput:
     key_logits: Tensor      # [B, T, 24]  D_k(z_k)
     rhythm_pred_adv: Tensor  # D_r(GRL(z_k))
     key_logits_adv: Tensor   # D_k(GRL(z_r))
+    pitch_bag_logits: Tensor | None = None  # [B, T, 128] D_p(z_k), with cfg.note_bias
 
 
 class _GradReverse(torch.autograd.Function):
@@ -189,6 +204,12 @@ class CDGMVAE(nn.Module):
         self.head = nn.Linear(d, cfg.vocab_size, bias=False)
         self.rhythm_decoder = _mlp(d_latent, d, N_RHYTHM)  # D_r
         self.key_decoder = _mlp(d_latent, d, N_KEYS)       # D_k
+        if cfg.note_bias:
+            self.register_buffer("token_bag_pitch", token_bag_pitches(), persistent=False)
+            self.pitch_bag = _mlp(d_latent, d, N_PITCHES)  # D_p: the bar's pitches from z_k
+            # the bias's weights on D_p's log-probabilities and on D_r's onset counts; zero: a grown model
+            # decodes as it did before, and training finds how far to lean on the bag
+            self.note_gain = nn.Parameter(torch.zeros(2))
         self._init_weights()
 
     def _init_weights(self):
@@ -196,7 +217,7 @@ class CDGMVAE(nn.Module):
         pooled states, latents and local decoders keep PyTorch's fan-in init: four layers at 0.02 in a row
         leave the latents near zero and their gradients vanishing (the key decoder stayed at chance)."""
         heads = {id(m) for enc in (self.enc_r, self.enc_k) for m in (*enc.summary_proj, enc.to_mu, enc.to_sigma)}
-        heads |= {id(m) for m in (*self.rhythm_decoder, *self.key_decoder)}
+        heads |= {id(m) for m in (*self.rhythm_decoder, *self.key_decoder, *getattr(self, "pitch_bag", ()))}
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)) and id(module) not in heads:
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -265,6 +286,20 @@ class CDGMVAE(nn.Module):
         """[..., l] x2 -> [..., d]: added to every decoder layer's input for every token of the bar."""
         return self.z_proj(torch.cat([z_r, z_k], dim=-1))
 
+    def note_logit_bias(self, z_r: Tensor, z_k: Tensor) -> Tensor | None:
+        """[..., l] x2 -> [..., V]: the bag-of-notes path's bias on the decoder's logits (None without
+        cfg.note_bias). Each pitched token gets gain_p * log D_p(z_k)[its pitch], each Position token gain_r *
+        D_r(z_r)[its 16th] (D_r's predicted onsets there); others 0. A bar's latents name its notes to the
+        output directly, instead of only through the decoder layers' input (Zhao et al. 2017 train such a
+        bag of words from z so that z carries the content)."""
+        if not self.cfg.note_bias:
+            return None
+        log_p = F.pad(F.logsigmoid(self.pitch_bag(z_k)), (0, 1))           # [..., 129], 0 for non-pitches
+        onsets = F.pad(self.rhythm_decoder(z_r), (0, 1))                   # [..., 17]
+        pitch_part = self.note_gain[0] * log_p[..., self.token_bag_pitch]
+        position = torch.where(self.token_position >= 0, self.token_position, POSITIONS_PER_BAR)
+        return pitch_part + self.note_gain[1] * onsets[..., position]
+
     def decode_bar(self, tokens: Tensor, z_r: Tensor, z_k: Tensor, memory: BarMemory | None = None,
                    token_dropout: float = 0.0) -> tuple[Tensor, BarMemory]:
         """One bar, teacher-forced: tokens [B, n] (starting with Bar), z_r, z_k [B, l], memory from the
@@ -281,7 +316,10 @@ class CDGMVAE(nn.Module):
         inject = self.z_injection(z_r, z_k).unsqueeze(1)
         out, states = self.decoder(x, memory.states if memory else None, memory.mask if memory else None,
                                    causal=True, inject=inject)
-        return self.head(out), BarMemory(states, tokens != PAD)
+        logits, bias = self.head(out), self.note_logit_bias(z_r, z_k)
+        if bias is not None:
+            logits = logits + bias.unsqueeze(1)
+        return logits, BarMemory(states, tokens != PAD)
 
     def decode(self, tokens: Tensor, z_r: Tensor, z_k: Tensor, token_dropout: float = 0.0) -> Tensor:
         """tokens [B, T, L] -> logits [B, T, L-1, V] predicting tokens[:, :, 1:] bar by bar."""
@@ -305,4 +343,5 @@ class CDGMVAE(nn.Module):
             rhythm_pred=self.rhythm_decoder(z_r), key_logits=self.key_decoder(z_k),
             rhythm_pred_adv=self.rhythm_decoder(grad_reverse(z_k, adversary)),
             key_logits_adv=self.key_decoder(grad_reverse(z_r, adversary)),
+            pitch_bag_logits=self.pitch_bag(z_k) if self.cfg.note_bias else None,
         )

@@ -1,6 +1,6 @@
 """The CDGMVAE loss (docs/ARCHITECTURE.md, *The loss*), one small function per term.
 
-    L = L_rec + beta * sum_i (KL_z,i + KL_y,i) + gamma * L_cls + delta * L_dis
+    L = L_rec + beta * sum_i (KL_z,i + KL_y,i) + gamma * L_cls + delta * L_dis  (+ L_bag with cfg.note_bias)
 
 The ELBO terms (L_rec, KL_z, KL_y) are summed over the batch and divided by the number of target tokens,
 i.e. the negative ELBO per token, so beta = 1 is the true ELBO whatever the bar length. L_cls is a mean
@@ -11,12 +11,13 @@ Labels are ints 0 = low, 1 = high, -1 = unknown (unlabelled for that factor).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from cdgmvae.engine.model import GaussianMixturePrior, ModelOutput
+from cdgmvae.engine.model import GaussianMixturePrior, ModelOutput, pitch_bag, token_bag_pitches
 from cdgmvae.engine.vocab import PAD
 from cdgmvae.training.batch import Batch
 from torch import Tensor
@@ -130,6 +131,22 @@ def disentanglement_loss(out: ModelOutput, rhythm: Tensor, key: Tensor, bar_mask
     return correct, adversarial
 
 
+def pitch_bag_loss(out: ModelOutput, tokens: Tensor, bar_mask: Tensor) -> Tensor:
+    """-log p(the bar's pitch set | z_k) under D_p (binary cross-entropy over the 128 MIDI pitches), summed
+    over pitches and real bars, like the reconstruction term (Zhao et al. 2017's bag-of-words loss); 0 for a
+    model without the bag-of-notes path (cfg.note_bias)."""
+    if out.pitch_bag_logits is None:
+        return out.key_logits.sum() * 0.0
+    target = pitch_bag(tokens, _bag_pitches(tokens.device))
+    bce = F.binary_cross_entropy_with_logits(out.pitch_bag_logits.float(), target, reduction="none").sum(-1)
+    return bce[bar_mask].sum()
+
+
+@functools.cache
+def _bag_pitches(device) -> Tensor:
+    return token_bag_pitches().to(device)
+
+
 def factor_kl(mu: Tensor, sigma: Tensor, prior: GaussianMixturePrior, log_q: Tensor, labels: Tensor,
               bar_mask: Tensor, settings: LossSettings) -> tuple[Tensor, Tensor]:
     """(KL_z, KL_y) of one factor, summed over the batch: labelled segments against their component,
@@ -159,8 +176,9 @@ def total_loss(out: ModelOutput, batch: Batch, prior_r: GaussianMixturePrior, pr
     cls_a = classification_loss(out.log_q_arousal, batch.arousal)
     cls_v = classification_loss(out.log_q_valence, batch.valence)
     dis, dis_adv = disentanglement_loss(out, batch.rhythm, batch.key, bar_mask)
-    loss = (rec + beta * (kl_z_r + kl_z_k + kl_y_a + kl_y_v)
+    bag = pitch_bag_loss(out, tokens, bar_mask) / n_tokens
+    loss = (rec + bag + beta * (kl_z_r + kl_z_k + kl_y_a + kl_y_v)
             + settings.gamma * (cls_a + cls_v) + settings.delta * (dis + dis_adv))
-    terms = dict(loss=loss, rec=rec, kl_z_r=kl_z_r, kl_z_k=kl_z_k, kl_y_a=kl_y_a, kl_y_v=kl_y_v,
+    terms = dict(loss=loss, rec=rec, bag=bag, kl_z_r=kl_z_r, kl_z_k=kl_z_k, kl_y_a=kl_y_a, kl_y_v=kl_y_v,
                  cls_a=cls_a, cls_v=cls_v, dis=dis, dis_adv=dis_adv)
     return loss, {name: value.detach() for name, value in terms.items()}
