@@ -29,6 +29,9 @@ from cdgmvae.engine.vocab import (
 from torch import Tensor
 
 N_PITCHES = 128  # MIDI pitches: the bag-of-notes head's outputs
+# Adam moves a parameter by about lr a step whatever its gradient: at lr 5e-4 a gain kept in its own units would
+# need thousands of steps to reach 1, the scale at which D_p's log-probabilities decide a pitch
+NOTE_GAIN_SCALE = 20.0
 
 
 def token_pitch_classes() -> Tensor:
@@ -207,8 +210,9 @@ class CDGMVAE(nn.Module):
         if cfg.note_bias:
             self.register_buffer("token_bag_pitch", token_bag_pitches(), persistent=False)
             self.pitch_bag = _mlp(d_latent, d, N_PITCHES)  # D_p: the bar's pitches from z_k
-            # the bias's weights on D_p's log-probabilities and on D_r's onset counts; zero: a grown model
-            # decodes as it did before, and training finds how far to lean on the bag
+            # the bias's weights on D_p's log-probabilities and on D_r's onset counts, in units of
+            # NOTE_GAIN_SCALE; zero: a grown model decodes as it did before, and training finds how far to lean
+            # on the bag
             self.note_gain = nn.Parameter(torch.zeros(2))
         self._init_weights()
 
@@ -296,9 +300,9 @@ class CDGMVAE(nn.Module):
             return None
         log_p = F.pad(F.logsigmoid(self.pitch_bag(z_k)), (0, 1))           # [..., 129], 0 for non-pitches
         onsets = F.pad(self.rhythm_decoder(z_r), (0, 1))                   # [..., 17]
-        pitch_part = self.note_gain[0] * log_p[..., self.token_bag_pitch]
+        gain = NOTE_GAIN_SCALE * self.note_gain
         position = torch.where(self.token_position >= 0, self.token_position, POSITIONS_PER_BAR)
-        return pitch_part + self.note_gain[1] * onsets[..., position]
+        return gain[0] * log_p[..., self.token_bag_pitch] + gain[1] * onsets[..., position]
 
     def decode_bar(self, tokens: Tensor, z_r: Tensor, z_k: Tensor, memory: BarMemory | None = None,
                    token_dropout: float = 0.0) -> tuple[Tensor, BarMemory]:

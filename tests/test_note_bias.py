@@ -9,7 +9,7 @@ import torch
 from cdgmvae.engine import codec, vocab
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.generator import Controls, Generator
-from cdgmvae.engine.model import CDGMVAE, pitch_bag, token_bag_pitches
+from cdgmvae.engine.model import CDGMVAE, NOTE_GAIN_SCALE, pitch_bag, token_bag_pitches
 from cdgmvae.training.losses import pitch_bag_loss
 from helpers_model import TINY, one_thread, write_config, write_fake_dataset
 from safetensors.torch import load_file
@@ -66,7 +66,7 @@ def _bag_says(model: CDGMVAE, pitch: int, gain: float) -> None:
         last.weight.zero_()
         last.bias.fill_(-30.0)
         last.bias[pitch] = 30.0
-        model.note_gain.copy_(torch.tensor([gain, 0.0]))
+        model.note_gain.copy_(torch.tensor([gain / NOTE_GAIN_SCALE, 0.0]))
 
 
 @pytest.mark.parametrize("backend", ["eager", "compiled", "int8"])
