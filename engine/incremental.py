@@ -62,7 +62,9 @@ class BarCache(nn.Module):
         buffer("tokens", torch.full((batch, self.M), PAD, dtype=torch.long, device=device))
         buffer("inject", torch.zeros(batch, 1, cfg.d_model, device=device, dtype=dtype))
         buffer("bias", torch.zeros(batch, cfg.vocab_size, device=device))  # the bar's logit bias (key guidance)
-        buffer("model_bias", torch.zeros(batch, cfg.vocab_size, device=device))  # the model's own (note_logit_bias)
+        # the model's own logit bias for the bar (CDGMVAE.note_logit_bias): only a model with the bag-of-notes path
+        # has one, so the others' per-token draw does no extra add
+        buffer("model_bias", torch.zeros(batch, cfg.vocab_size, device=device) if cfg.note_bias else None)
         # allowed[b, i]: which slots a query at position i may see (memory mask | bar slots <= i)
         buffer("allowed", torch.zeros(batch, self.M, slots, dtype=torch.bool, device=device))
         self.allowed[:, :, self.M:] = torch.ones(self.M, self.M, dtype=torch.bool, device=device).tril()
@@ -85,6 +87,8 @@ class BarCache(nn.Module):
         part of the model's logits for this bar (CDGMVAE.note_logit_bias), added before tempering."""
         self.inject.copy_(inject[:, None])
         for buffer, value in ((self.bias, bias), (self.model_bias, model_bias)):
+            if buffer is None:
+                continue
             if value is None:
                 buffer.zero_()
             else:
@@ -138,7 +142,9 @@ class BarCache(nn.Module):
         The bias is added to the tempered logits (logits / temperature + bias): a low temperature sharpens
         the model's own choice but not the bias, which would otherwise pile a bar onto the tonic."""
         allowed = self.grammar.mask(index + 1, min_length)
-        chosen = sample(logits + self.model_bias + self.bias * temperature, allowed, temperature, top_p,
+        if self.model_bias is not None:
+            logits = logits + self.model_bias
+        chosen = sample(logits + self.bias * temperature, allowed, temperature, top_p,
                         clocks.index_select(0, index.view(1))[0])
         self.grammar.update(chosen)
         return chosen

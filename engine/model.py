@@ -34,10 +34,14 @@ N_PITCHES = 128  # MIDI pitches: the bag-of-notes head's outputs
 NOTE_GAIN_SCALE = 20.0
 
 
+def _pitched_tokens() -> Tensor:
+    """[V] bool: which tokens are pitched notes (pitch tokens of every track but drums)."""
+    return (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
+
+
 def token_pitch_classes() -> Tensor:
     """[V] long: the pitch class of each pitched-note token (not drums), N_PITCH_CLASSES for the rest."""
-    pitched = (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
-    return torch.where(pitched, torch.as_tensor(TOKEN_VALUE) % N_PITCH_CLASSES, N_PITCH_CLASSES)
+    return torch.where(_pitched_tokens(), torch.as_tensor(TOKEN_VALUE) % N_PITCH_CLASSES, N_PITCH_CLASSES)
 
 
 def key_summary(tokens: Tensor, pitch_class: Tensor, key_profiles: Tensor) -> Tensor:
@@ -51,8 +55,7 @@ def key_summary(tokens: Tensor, pitch_class: Tensor, key_profiles: Tensor) -> Te
 
 def token_bag_pitches() -> Tensor:
     """[V] long: the MIDI pitch of each pitched-note token (not drums), N_PITCHES for the rest."""
-    pitched = (torch.as_tensor(TOKEN_KIND) == KIND_PITCH) & (torch.as_tensor(TOKEN_TRACK) != DRUMS)
-    return torch.where(pitched, torch.as_tensor(TOKEN_VALUE), N_PITCHES)
+    return torch.where(_pitched_tokens(), torch.as_tensor(TOKEN_VALUE), N_PITCHES)
 
 
 def pitch_bag(tokens: Tensor, bag_pitch: Tensor) -> Tensor:
