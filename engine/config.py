@@ -27,6 +27,10 @@ class ModelConfig:
     # pitches from z_k, and the decoder's logits get D_p's and D_r's outputs as a learned bias on the pitch
     # and Position tokens (CDGMVAE.note_logit_bias). False: the paper's decoder.
     note_bias: bool = False
+    # The pitch summary (not in the paper): E_k also reads the bar's set of MIDI pitches through its own MLP, so that
+    # z_k can carry which pitches a bar sounds, not only its key (the rebuild target of issue 14). False: the
+    # paper's encoder plus the key summary.
+    pitch_summary: bool = False
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -52,11 +56,14 @@ PRESETS: dict[str, ModelConfig] = {
     "small": ModelConfig(init_std_log=0.0),
     # small with the bag-of-notes path: `--init-from` a `small` model grows it (its new parts start at zero)
     "small-bag": ModelConfig(init_std_log=0.0, note_bias=True),
+    # small-bag whose key encoder also reads the bar's pitch set: `--init-from` a small or small-bag model grows it
+    "small-notes": ModelConfig(init_std_log=0.0, note_bias=True, pitch_summary=True),
 }
 
 # Config fields that only add parts to a model: a model saved without them loads into one with them, the new
 # parts keeping their initial values (state-dict key prefixes), for `train --init-from`.
-GROWTH_FIELDS: dict[str, tuple[str, ...]] = {"note_bias": ("pitch_bag.", "note_gain")}
+GROWTH_FIELDS: dict[str, tuple[str, ...]] = {"note_bias": ("pitch_bag.", "note_gain"),
+                                             "pitch_summary": ("enc_k.notes_proj.",)}
 
 
 def preset(name: str) -> ModelConfig:

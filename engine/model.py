@@ -147,17 +147,21 @@ class Encoder(nn.Module):
     trained for minutes on a CPU does not learn the bar's key from 640 pitch tokens: the skip hands each encoder the
     statistic its factor is defined by, and the Transformer learns what lies beyond it."""
 
-    def __init__(self, cfg: ModelConfig, n_summary: int):
+    def __init__(self, cfg: ModelConfig, n_summary: int, n_notes: int = 0):
         super().__init__()
         self.xl = TransformerXL(cfg.n_enc_layers, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.bar_len)
         self.summary_proj = _mlp(n_summary, cfg.d_model, cfg.d_model)
+        # cfg.pitch_summary: the bar's pitch set through its own MLP, so that z can name the pitches themselves
+        # (a separate part, so that `--init-from` a model without it grows one; see CDGMVAE._init_weights)
+        self.notes_proj = _mlp(n_notes, cfg.d_model, cfg.d_model) if n_notes else None
         self.to_mu = nn.Linear(cfg.d_model, cfg.d_latent)
         self.to_sigma = nn.Linear(cfg.d_model, cfg.d_latent)
 
-    def forward(self, emb: Tensor, tokens: Tensor, summary: Tensor, memory: BarMemory | None = None
-                ) -> tuple[Tensor, Tensor, BarMemory]:
+    def forward(self, emb: Tensor, tokens: Tensor, summary: Tensor, memory: BarMemory | None = None,
+                notes: Tensor | None = None) -> tuple[Tensor, Tensor, BarMemory]:
         """emb [B, T, L, d], tokens [B, T, L], summary [B, T, n_summary]; memory: the last bar's from a call
-        on the bars before these (None: these start the piece). Returns mu, sigma [B, T, l] and the memory
+        on the bars before these (None: these start the piece); notes [B, T, n_notes]: the bar's pitch set,
+        for an encoder built with n_notes (ignored otherwise). Returns mu, sigma [B, T, l] and the memory
         for the bars after these. Padding after the longest bar is trimmed: it changes nothing, since
         positions are counted within a bar and padded keys are masked."""
         valid = tokens != PAD
@@ -168,6 +172,8 @@ class Encoder(nn.Module):
                                          memory.mask if memory else None)
         weights = valid.unsqueeze(-1).to(out.dtype)
         h = (out * weights).sum(2) / weights.sum(2).clamp(min=1.0) + self.summary_proj(summary)
+        if self.notes_proj is not None:
+            h = h + self.notes_proj(notes)
         return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-5, BarMemory(last, valid[:, -1])
 
 
@@ -202,7 +208,7 @@ class CDGMVAE(nn.Module):
                              persistent=False)
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.enc_r = Encoder(cfg, POSITIONS_PER_BAR)
-        self.enc_k = Encoder(cfg, N_KEYS)
+        self.enc_k = Encoder(cfg, N_KEYS, N_PITCHES if cfg.pitch_summary else 0)
         self.prior_r = GaussianMixturePrior(cfg.n_components, d_latent, cfg.init_std_log)  # arousal, on z_r
         self.prior_k = GaussianMixturePrior(cfg.n_components, d_latent, cfg.init_std_log)  # valence, on z_k
         self.z_proj = nn.Linear(2 * d_latent, d)
@@ -210,8 +216,9 @@ class CDGMVAE(nn.Module):
         self.head = nn.Linear(d, cfg.vocab_size, bias=False)
         self.rhythm_decoder = _mlp(d_latent, d, N_RHYTHM)  # D_r
         self.key_decoder = _mlp(d_latent, d, N_KEYS)       # D_k
-        if cfg.note_bias:
+        if cfg.note_bias or cfg.pitch_summary:
             self.register_buffer("token_bag_pitch", token_bag_pitches(), persistent=False)
+        if cfg.note_bias:
             self.pitch_bag = _mlp(d_latent, d, N_PITCHES)  # D_p: the bar's pitches from z_k
             # the bias's weights on D_p's log-probabilities and on D_r's onset counts, in units of
             # NOTE_GAIN_SCALE; zero: a grown model decodes as it did before, and training finds how far to lean
@@ -225,11 +232,18 @@ class CDGMVAE(nn.Module):
         leave the latents near zero and their gradients vanishing (the key decoder stayed at chance)."""
         heads = {id(m) for enc in (self.enc_r, self.enc_k) for m in (*enc.summary_proj, enc.to_mu, enc.to_sigma)}
         heads |= {id(m) for m in (*self.rhythm_decoder, *self.key_decoder, *getattr(self, "pitch_bag", ()))}
+        notes_proj = self.enc_k.notes_proj
+        heads |= {id(m) for m in (notes_proj or ())}
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)) and id(module) not in heads:
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
+        if notes_proj is not None:
+            # its output layer starts at zero: a grown model encodes exactly as before, and the gradient still
+            # reaches this layer through the first one's non-zero output
+            nn.init.zeros_(notes_proj[-1].weight)
+            nn.init.zeros_(notes_proj[-1].bias)
 
     # --- encoder side -------------------------------------------------------------------------------
     def token_embedding(self, tokens: Tensor) -> Tensor:
@@ -246,14 +260,21 @@ class CDGMVAE(nn.Module):
         mu_r, sigma_r, memory_r = self.enc_r(emb, tokens, onset_summary(tokens, self.token_position,
                                                                         self.token_is_pitch), memory_r)
         mu_k, sigma_k, memory_k = self.enc_k(emb, tokens, key_summary(tokens, self.token_pitch_class,
-                                                                      self.key_profiles), memory_k)
+                                                                      self.key_profiles), memory_k,
+                                             self.pitch_set(tokens))
         return Latents(mu_r, sigma_r, mu_k, sigma_k, (memory_r, memory_k))
 
     def encode_key(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """tokens [B, T, L] -> q(z_k|x) alone: mu_k, sigma_k [B, T, l] (half the work of `encode`)."""
         mu_k, sigma_k, _ = self.enc_k(self.embed(tokens), tokens,
-                                      key_summary(tokens, self.token_pitch_class, self.key_profiles), None)
+                                      key_summary(tokens, self.token_pitch_class, self.key_profiles), None,
+                                      self.pitch_set(tokens))
         return mu_k, sigma_k
+
+    def pitch_set(self, tokens: Tensor) -> Tensor | None:
+        """tokens [..., L] -> [..., 128]: the bar's pitch set (`pitch_bag`) for E_k with cfg.pitch_summary;
+        None without it."""
+        return pitch_bag(tokens, self.token_bag_pitch) if self.cfg.pitch_summary else None
 
     def sample(self, latents: Latents) -> tuple[Tensor, Tensor]:
         """z = mu + sigma * eps while training (Eq 21); z = mu in eval mode."""

@@ -1,0 +1,94 @@
+"""The pitch summary (`pitch_summary`, preset `small-notes`): E_k reads each bar's set of MIDI pitches, and
+`train --init-from` grows a model without it into one with it that encodes exactly as before."""
+from dataclasses import replace
+
+import pretty_midi
+import pytest
+import torch
+from cdgmvae.engine import codec, vocab
+from cdgmvae.engine.config import preset
+from cdgmvae.engine.model import CDGMVAE, key_summary
+from helpers_model import TINY, one_thread, write_config, write_fake_dataset
+from safetensors.torch import load_file
+
+from cdgmvae import cli
+
+_one_thread = pytest.fixture(autouse=True)(one_thread)
+NOTES = replace(TINY, pitch_summary=True, bar_len=64)
+# two bars of C major triads, the second an octave higher: the same pitch classes and rhythm
+TRIADS = ((60, 64, 67), (72, 76, 79))
+
+
+def _triad_bars(tmp_path) -> tuple[torch.Tensor, list[set[int]]]:
+    """tokens [1, 2, 64] of a MIDI file written with pretty_midi, and each bar's pitches as pretty_midi reads
+    them back from that file (the independent definition of a bar's pitch set)."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    piano = pretty_midi.Instrument(program=0)
+    for bar, triad in enumerate(TRIADS):
+        for i, pitch in enumerate(triad):
+            start = 2.0 * bar + 0.5 * i
+            piano.notes.append(pretty_midi.Note(80, pitch, start, start + 0.25))
+    midi.instruments.append(piano)
+    path = tmp_path / "triads.mid"
+    midi.write(str(path))
+    read = pretty_midi.PrettyMIDI(str(path))
+    sets = [{n.pitch for n in read.instruments[0].notes if 2.0 * bar <= n.start < 2.0 * (bar + 1)}
+            for bar in range(len(TRIADS))]
+    bars = codec.encode(path, 64).bars
+    tokens = torch.tensor([[bar + [vocab.PAD] * (64 - len(bar)) for bar in bars]])
+    return tokens, sets
+
+
+def test_the_key_encoder_reads_each_bars_pitch_set(tmp_path):
+    torch.manual_seed(0)
+    model = CDGMVAE(NOTES).eval()
+    with torch.no_grad():  # a trained-looking output layer instead of the zeros a fresh one starts with
+        torch.nn.init.normal_(model.enc_k.notes_proj[-1].weight, std=1.0)
+    tokens, sets = _triad_bars(tmp_path)
+    mu_k = model.encode(tokens).mu_k
+
+    def enc_k_with(notes: torch.Tensor) -> torch.Tensor:
+        summary = key_summary(tokens, model.token_pitch_class, model.key_profiles)
+        return model.enc_k(model.embed(tokens), tokens, summary, None, notes)[0]
+
+    multi_hot = torch.zeros(1, len(sets), 128)
+    for bar, pitches in enumerate(sets):
+        multi_hot[0, bar, sorted(pitches)] = 1.0
+    assert torch.allclose(mu_k, enc_k_with(multi_hot), atol=1e-6)
+    # the pitch set moves z_k: the bars' key summaries are the same, and without the sets z_k would differ less
+    assert not torch.allclose(mu_k, enc_k_with(torch.zeros_like(multi_hot)), atol=1e-3)
+    assert torch.allclose(model.encode_key(tokens)[0], mu_k, atol=1e-6)
+    octave_apart = (mu_k[0, 0] - mu_k[0, 1]).norm()
+    without = (enc_k_with(torch.zeros_like(multi_hot))[0, 0] - enc_k_with(torch.zeros_like(multi_hot))[0, 1]).norm()
+    assert octave_apart > 2 * without
+
+
+def test_init_from_grows_the_pitch_summary_encoding_as_before_and_refuses_the_way_back(tmp_path, capsys):
+    data = write_fake_dataset(tmp_path / "data", bar_len=64)
+    plain = write_config(tmp_path / "plain.json", replace(NOTES, pitch_summary=False))
+    notes = write_config(tmp_path / "notes.json", NOTES)
+
+    def train(config, out, *extra):
+        return cli.main(["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", "1",
+                         "--batch", "4", "--threads", "1", "--log-every", "1", *map(str, extra)])
+
+    assert train(plain, tmp_path / "source", "--lr", "1e-3", "--warmup", "1") == 0
+    assert train(notes, tmp_path / "grown", "--lr", "0", "--init-from", tmp_path / "source") == 0
+    before, after = load_file(str(tmp_path / "source" / "model.safetensors")), load_file(
+        str(tmp_path / "grown" / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert sorted(set(after) - set(before)) == [f"enc_k.notes_proj.{i}.{p}" for i in (0, 2)
+                                                for p in ("bias", "weight")]
+    source, grown = CDGMVAE(replace(NOTES, pitch_summary=False)).eval(), CDGMVAE(NOTES).eval()
+    source.load_state_dict(before)
+    grown.load_state_dict(after)
+    tokens, _ = _triad_bars(tmp_path)
+    assert torch.equal(source.encode(tokens).mu_k, grown.encode(tokens).mu_k)  # grown: z_k as before
+    capsys.readouterr()
+    assert train(plain, tmp_path / "back", "--init-from", tmp_path / "grown") == 2
+    err = capsys.readouterr().err
+    assert "another model config" in err and "pitch_summary" in err and err.count("\n") == 1
+
+
+def test_small_notes_is_small_bag_whose_key_encoder_reads_the_pitch_set():
+    assert preset("small-notes") == replace(preset("small-bag"), pitch_summary=True)
