@@ -20,6 +20,8 @@ from live_harness import free_udp_port, wait_until
 from live_harness import send_until as send_every
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from tests.midi_check import play
+
 BPM = "240"
 BAR = 4 * 60 / float(BPM)  # seconds
 CASES = Path(__file__).resolve().parents[1] / "cases" / "osc"
@@ -288,10 +290,7 @@ def test_play_panic_and_stop_over_osc(live_factory, recorder, test_clip):
     assert len([m for _, m in messages if m.type == "note_on"]) > silent_from
     resets = [m for _, m in messages if m.type == "control_change" and m.control == 123]
     assert len(resets) >= 3 * 5  # panic, stop and exit: all-notes-off on each of the five channels
-    sounding = 0
-    for _, m in messages:
-        sounding += (m.type == "note_on" and m.velocity > 0) - (m.type == "note_off")
-    assert sounding == 0
+    assert play(messages)[1]["unended"] == 0
 
 
 # -- inputs from the field: OSC 1.0 as senders really send it -----------------------------------------
