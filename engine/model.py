@@ -32,6 +32,9 @@ N_PITCHES = 128  # MIDI pitches: the bag-of-notes head's outputs
 # Adam moves a parameter by about lr a step whatever its gradient: at lr 5e-4 a gain kept in its own units would
 # need thousands of steps to reach 1, the scale at which D_p's log-probabilities decide a pitch
 NOTE_GAIN_SCALE = 20.0
+# The pitch summary's output is multiplied by this for the same reason: its output layer starts at zero (a grown model
+# encodes as before), and at lr 5e-4 it had reached a tenth of the pooled state's scale after 250 steps
+PITCH_SUMMARY_SCALE = 10.0
 
 
 def _pitched_tokens() -> Tensor:
@@ -173,7 +176,7 @@ class Encoder(nn.Module):
         weights = valid.unsqueeze(-1).to(out.dtype)
         h = (out * weights).sum(2) / weights.sum(2).clamp(min=1.0) + self.summary_proj(summary)
         if self.notes_proj is not None:
-            h = h + self.notes_proj(notes)
+            h = h + PITCH_SUMMARY_SCALE * self.notes_proj(notes)
         return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-5, BarMemory(last, valid[:, -1])
 
 
