@@ -13,12 +13,16 @@ KEEP_BARS = 4  # the longest phrase handed to the source
 
 
 class MidiIn:
-    """Opens the existing output port called `name` if there is one, else a virtual input port."""
+    """Opens the existing output port called `name` if there is one, else a virtual input port; with `name`
+    None no port at all, and messages reach it through `receive` alone."""
 
-    def __init__(self, name: str, api: str, clock) -> None:
+    def __init__(self, name: str | None, api: str, clock) -> None:
         self.clock = clock
         self.lock = threading.Lock()
         self.events: deque = deque(maxlen=4096)  # (clock time, message)
+        self.port, self.label = None, "no port"
+        if name is None:
+            return
         be = backend(resolve_api(api))
         try:
             if name in be.get_input_names():
@@ -40,7 +44,8 @@ class MidiIn:
         return grid_bars(events, timeline, playing_bar, self.clock.now())
 
     def close(self) -> None:
-        self.port.close()
+        if self.port is not None:
+            self.port.close()
 
 
 def grid_bars(events: list, timeline, playing_bar: int, now: float) -> list[BarNotes]:

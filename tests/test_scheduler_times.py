@@ -15,7 +15,6 @@ import math
 import socket
 import threading
 import time
-from collections import deque
 
 import mido
 import pytest
@@ -331,9 +330,7 @@ def played_input(clock):
     """The bridge's MIDI input (bridge/midi_in.py) without a port: the performer's messages go to
     `receive`, as the port's callback hands them over (tests/bridge/test_live_midi_in.py plays them into a
     real JACK port)."""
-    midi_in = MidiIn.__new__(MidiIn)
-    midi_in.clock, midi_in.lock, midi_in.events = clock, threading.Lock(), deque(maxlen=4096)
-    return midi_in
+    return MidiIn(None, "jack", clock)
 
 
 @pytest.mark.parametrize("transfer", [True, False])
