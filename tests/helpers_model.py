@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from cdgmvae.engine import vocab
@@ -52,6 +54,35 @@ def write_fake_dataset(root: Path, n_train: int = 12, n_val: int = 4, n_unlabell
 def write_config(path: Path, config: ModelConfig = TINY) -> str:
     path.write_text(json.dumps(config.to_dict()))
     return str(path)
+
+
+class Grown(NamedTuple):
+    before: dict   # the source model's weights
+    after: dict    # the grown model's weights
+    plain: str     # the source's config file
+    train: Callable[..., int]  # train(config, out, *args): `cdgmvae train` for one step on the fake dataset
+
+
+def grown_by_init_from(tmp_path: Path, plain: ModelConfig, grown: ModelConfig) -> Grown:
+    """`cdgmvae train --init-from` growing a model: one step of `plain` on a fake dataset, then one step of
+    `grown` at lr 0 started from it; every weight of the source must come through unchanged."""
+    import torch
+    from safetensors.torch import load_file
+
+    from cdgmvae import cli
+    data = write_fake_dataset(tmp_path / "data", bar_len=plain.bar_len)
+    plain_path = write_config(tmp_path / "plain.json", plain)
+    grown_path = write_config(tmp_path / "grown.json", grown)
+
+    def train(config, out, *extra):
+        return cli.main(["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", "1",
+                         "--batch", "4", "--threads", "1", "--log-every", "1", *map(str, extra)])
+
+    assert train(plain_path, tmp_path / "source", "--lr", "1e-3", "--warmup", "1") == 0
+    assert train(grown_path, tmp_path / "grown", "--lr", "0", "--init-from", tmp_path / "source") == 0
+    before, after = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("source", "grown"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    return Grown(before, after, plain_path, train)
 
 
 def one_thread():

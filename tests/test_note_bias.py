@@ -11,10 +11,7 @@ from cdgmvae.engine.config import preset
 from cdgmvae.engine.generator import Controls, Generator
 from cdgmvae.engine.model import CDGMVAE, NOTE_GAIN_SCALE, pitch_bag, token_bag_pitches
 from cdgmvae.training.losses import pitch_bag_loss
-from helpers_model import TINY, one_thread, write_config, write_fake_dataset
-from safetensors.torch import load_file
-
-from cdgmvae import cli
+from helpers_model import TINY, grown_by_init_from, one_thread
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
 BAG = replace(TINY, note_bias=True, bar_len=64)
@@ -87,26 +84,14 @@ def test_the_bag_of_notes_bias_decides_the_pitches_on_every_cpu_backend(backend)
 
 
 def test_init_from_grows_a_model_into_the_bag_of_notes_path_and_refuses_the_way_back(tmp_path, capsys):
-    data = write_fake_dataset(tmp_path / "data", bar_len=64)
-    plain, bag = write_config(tmp_path / "plain.json", replace(BAG, note_bias=False)), write_config(
-        tmp_path / "bag.json", BAG)
-
-    def train(config, out, *extra):
-        return cli.main(["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", "1",
-                         "--batch", "4", "--threads", "1", "--log-every", "1", *map(str, extra)])
-
-    assert train(plain, tmp_path / "source", "--lr", "1e-3", "--warmup", "1") == 0
-    assert train(bag, tmp_path / "grown", "--lr", "0", "--init-from", tmp_path / "source") == 0
-    before, after = load_file(str(tmp_path / "source" / "model.safetensors")), load_file(
-        str(tmp_path / "grown" / "model.safetensors"))
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert sorted(set(after) - set(before)) == ["note_gain", "pitch_bag.0.bias", "pitch_bag.0.weight",
-                                                "pitch_bag.2.bias", "pitch_bag.2.weight"]
-    assert torch.equal(after["note_gain"], torch.zeros(2))  # a grown model decodes as its source did
+    grown = grown_by_init_from(tmp_path, replace(BAG, note_bias=False), BAG)
+    assert sorted(set(grown.after) - set(grown.before)) == ["note_gain", "pitch_bag.0.bias", "pitch_bag.0.weight",
+                                                            "pitch_bag.2.bias", "pitch_bag.2.weight"]
+    assert torch.equal(grown.after["note_gain"], torch.zeros(2))  # a grown model decodes as its source did
     log = json.loads((tmp_path / "grown" / "log.jsonl").read_text().splitlines()[0])
     assert log["bag"] > 0
     capsys.readouterr()
-    assert train(plain, tmp_path / "back", "--init-from", tmp_path / "grown") == 2
+    assert grown.train(grown.plain, tmp_path / "back", "--init-from", tmp_path / "grown") == 2
     err = capsys.readouterr().err
     assert "another model config" in err and "note_bias" in err and err.count("\n") == 1
 

@@ -8,10 +8,7 @@ import torch
 from cdgmvae.engine import codec, vocab
 from cdgmvae.engine.config import preset
 from cdgmvae.engine.model import CDGMVAE, key_summary
-from helpers_model import TINY, one_thread, write_config, write_fake_dataset
-from safetensors.torch import load_file
-
-from cdgmvae import cli
+from helpers_model import TINY, grown_by_init_from, one_thread
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
 NOTES = replace(TINY, pitch_summary=True, bar_len=64)
@@ -64,28 +61,16 @@ def test_the_key_encoder_reads_each_bars_pitch_set(tmp_path):
 
 
 def test_init_from_grows_the_pitch_summary_encoding_as_before_and_refuses_the_way_back(tmp_path, capsys):
-    data = write_fake_dataset(tmp_path / "data", bar_len=64)
-    plain = write_config(tmp_path / "plain.json", replace(NOTES, pitch_summary=False))
-    notes = write_config(tmp_path / "notes.json", NOTES)
-
-    def train(config, out, *extra):
-        return cli.main(["train", "--data", str(data), "--config", config, "--out", str(out), "--steps", "1",
-                         "--batch", "4", "--threads", "1", "--log-every", "1", *map(str, extra)])
-
-    assert train(plain, tmp_path / "source", "--lr", "1e-3", "--warmup", "1") == 0
-    assert train(notes, tmp_path / "grown", "--lr", "0", "--init-from", tmp_path / "source") == 0
-    before, after = load_file(str(tmp_path / "source" / "model.safetensors")), load_file(
-        str(tmp_path / "grown" / "model.safetensors"))
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert sorted(set(after) - set(before)) == [f"enc_k.notes_proj.{i}.{p}" for i in (0, 2)
-                                                for p in ("bias", "weight")]
-    source, grown = CDGMVAE(replace(NOTES, pitch_summary=False)).eval(), CDGMVAE(NOTES).eval()
-    source.load_state_dict(before)
-    grown.load_state_dict(after)
+    grown = grown_by_init_from(tmp_path, replace(NOTES, pitch_summary=False), NOTES)
+    assert sorted(set(grown.after) - set(grown.before)) == [f"enc_k.notes_proj.{i}.{p}" for i in (0, 2)
+                                                            for p in ("bias", "weight")]
+    source, model = CDGMVAE(replace(NOTES, pitch_summary=False)).eval(), CDGMVAE(NOTES).eval()
+    source.load_state_dict(grown.before)
+    model.load_state_dict(grown.after)
     tokens, _ = _triad_bars(tmp_path)
-    assert torch.equal(source.encode(tokens).mu_k, grown.encode(tokens).mu_k)  # grown: z_k as before
+    assert torch.equal(source.encode(tokens).mu_k, model.encode(tokens).mu_k)  # grown: z_k as before
     capsys.readouterr()
-    assert train(plain, tmp_path / "back", "--init-from", tmp_path / "grown") == 2
+    assert grown.train(grown.plain, tmp_path / "back", "--init-from", tmp_path / "grown") == 2
     err = capsys.readouterr().err
     assert "another model config" in err and "pitch_summary" in err and err.count("\n") == 1
 
