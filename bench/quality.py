@@ -1,7 +1,8 @@
 """How generated pieces compare with real ones: one table of the measures of training/quality.py.
 
     python bench/quality.py [--priors mixture default] [--guidance 0 3] [--pieces 8] [--bars 16]
-                            [--rebuild 32] [--generated DIR ...] [--real DIR --real-list FILE]
+                            [--rebuild 32 [--rebuild-every K] [--rebuild-bars N]]
+                            [--generated DIR ...] [--real DIR --real-list FILE]
                             [--train DIR --train-list FILE] [--checkpoint C] [--out DIR] [--json]
 
 Rows:
@@ -94,18 +95,21 @@ def generate_levels(generator: Generator, folder: Path, pieces: int, bars: int, 
     return files
 
 
-def rebuild(generator: Generator, sources: list[Path], folder: Path) -> dict:
-    """transfer --lambda 0 at temperature 0.3 of each source, written, read back and scored."""
+def rebuild(generator: Generator, sources: list[Path], folder: Path, bars: int | None = None) -> dict:
+    """transfer --lambda 0 at temperature 0.3 of each source (its first `bars` bars; None: all), written, read
+    back and scored against the source's notes (those bars of it)."""
     folder.mkdir(parents=True, exist_ok=True)
     base = generator.controls
     generator.controls = replace(base, temperature=REBUILD_TEMPERATURE)
     notes, classes = [], []
     for source in sources:
-        bars = codec.encode(source, generator.model.cfg.bar_len).bars
-        rebuilt = generator.transfer(bars, valence=1.0, arousal=1.0, lam=0.0)
+        encoded = codec.encode(source, generator.model.cfg.bar_len).bars[:bars]
+        rebuilt = generator.transfer(encoded, valence=1.0, arousal=1.0, lam=0.0)
         path = folder / source.name
         codec.decode([b.tokens for b in rebuilt]).write(str(path))
         reference, back = read_midi(source), read_midi(path)
+        if bars is not None:  # the codec drops leading empty bars as the reader does: both count from the first note
+            reference = reference.first_bars(bars)
         notes.append(note_f1(reference, back))
         classes.append(pitch_class_f1(reference, back))
     generator.controls = base
@@ -167,6 +171,10 @@ def main() -> None:
                         help="also --pieces pieces at valence 0.5 and each of these arousals, per prior, at the "
                              "first --guidance strength: is arousal graded?")
     parser.add_argument("--rebuild", type=int, default=32, help="reference pieces to rebuild (0: none; default 32)")
+    parser.add_argument("--rebuild-every", type=int, default=1, metavar="K",
+                        help="rebuild every K-th reference piece, so that a few span the list (default 1)")
+    parser.add_argument("--rebuild-bars", type=int, metavar="N",
+                        help="rebuild only the first N bars of each (default: whole pieces)")
     parser.add_argument("--min-span-notes", type=int, default=8,
                         help="novelty looks at 4-bar spans of at least this many notes (default 8)")
     parser.add_argument("--no-novelty", action="store_true", help="skip the novelty search")
@@ -217,7 +225,8 @@ def main() -> None:
     for strength in args.guidance if args.rebuild else []:
         generator.controls = Controls(key_strength=strength)
         rows[f"rebuild (lambda 0, T {REBUILD_TEMPERATURE}), key guidance {strength:g}"] = rebuild(
-            generator, real_files[: args.rebuild], out / f"rebuild-key{strength:g}")
+            generator, real_files[:: args.rebuild_every][: args.rebuild], out / f"rebuild-key{strength:g}",
+            args.rebuild_bars)
     report = {"rows": rows, "skipped": skipped, "seconds": round(time.perf_counter() - started, 1),
               "settings": {k: str(v) for k, v in vars(args).items()}}
     if args.json:

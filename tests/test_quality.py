@@ -156,3 +156,34 @@ def test_bench_table_on_folders_of_hand_built_pieces(tmp_path):
     real_row, generated_row = rows["real: real (all)"], rows[f"generated: {generated}"]
     assert real_row["h1"] == pytest.approx(2.75) and real_row["pieces"] == 1
     assert generated_row["novelty"] == 1.0 and generated_row["novelty_where"]["transposition"] == 2
+
+
+class PerfectRebuild:
+    """Stands in for the generator in bench/quality.py's rebuild: gives back exactly the bars it is handed, so
+    that every score below 1 is the bench's own misalignment of source and rebuild."""
+
+    class model:  # noqa: N801 - the attribute path the bench reads
+        class cfg:  # noqa: N801
+            bar_len = 128
+
+    def __init__(self):
+        from cdgmvae.engine.generator import Controls
+        self.controls = Controls()
+
+    def transfer(self, bars, valence, arousal, lam):
+        from types import SimpleNamespace
+        return [SimpleNamespace(tokens=list(bar)) for bar in bars]
+
+
+@pytest.mark.parametrize("bars", [None, 2, 3])
+def test_a_perfect_rebuild_of_the_first_bars_scores_one(tmp_path, bars):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "bench" / "quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # bar 0 silent, then four bars of a chromatic line in quarters
+    source = piano(tmp_path, "source.mid", [(16 + 4 * i, 4, 60 + i) for i in range(16)])
+    scores = bench.rebuild(PerfectRebuild(), [source], tmp_path / "out", bars)
+    assert scores["note_f1"] == 1.0 and scores["pitch_class_f1"] == 1.0
+    rebuilt = read_midi(tmp_path / "out" / "source.mid")
+    assert len(rebuilt.notes) == (16 if bars is None else 4 * bars)

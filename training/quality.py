@@ -86,6 +86,10 @@ class MidiPiece:
     def pitched(self) -> list[Note]:
         return [n for n in self.notes if not n.drum]
 
+    def first_bars(self, n: int) -> MidiPiece:
+        """The piece's first `n` bars (notes whose onset is on the grid before bar n)."""
+        return MidiPiece(self.name, [note for note in self.notes if note.step < n * POSITIONS], self.stacked)
+
 
 def read_midi(path: str | Path) -> MidiPiece:
     """A MIDI file's notes on its quarter-note grid (see the module docstring). Raises ValueError for a
