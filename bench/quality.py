@@ -245,4 +245,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as err:  # a list or a reference file that cannot be read: one line, not a traceback
+        sys.exit(f"bench/quality.py: {err}")

@@ -10,6 +10,7 @@ import pytest
 from cdgmvae.training.quality import (
     NoveltyIndex,
     grooving_similarity,
+    list_names,
     measure_piece,
     note_f1,
     pitch_class_entropy,
@@ -187,3 +188,21 @@ def test_a_perfect_rebuild_of_the_first_bars_scores_one(tmp_path, bars):
     assert scores["note_f1"] == 1.0 and scores["pitch_class_f1"] == 1.0
     rebuilt = read_midi(tmp_path / "out" / "source.mid")
     assert len(rebuilt.notes) == (16 if bars is None else 4 * bars)
+
+
+def test_a_list_of_names_skips_comments_even_with_commas_and_reads_csv_columns(tmp_path):
+    songs = tmp_path / "val_songs.txt"
+    songs.write_text("# validation songs: every 20th (40 of the 859, 4.7 %)\n020\n\n040\n")
+    assert list_names(songs) == ["020", "040"]
+    clips = tmp_path / "val_clip.csv"
+    clips.write_text(",clip_name\n0,Q1_a_0.mid\n1,Q2_b_1.mid\n")
+    assert list_names(clips) == ["Q1_a_0.mid", "Q2_b_1.mid"]
+
+
+def test_bench_says_in_one_line_which_list_it_cannot_read(tmp_path):
+    bad = tmp_path / "clips.csv"
+    bad.write_text("id,quadrant\n1,Q1\n")
+    result = subprocess.run([sys.executable, str(ROOT / "bench/quality.py"), "--real-list", str(bad), "--priors",
+                             "--rebuild", "0", "--no-novelty"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"bench/quality.py: {bad}: the header names no clip_name, file or name column"

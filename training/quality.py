@@ -355,15 +355,15 @@ class NoveltyIndex:
 # --- folders --------------------------------------------------------------------------------------------
 def list_names(path: Path) -> list[str]:
     """File names from a list: one a line, or a CSV whose header names a clip_name, file or name column
-    (EMOPIA's train_clip.csv and val_clip.csv)."""
-    text = Path(path).read_text().splitlines()
+    (EMOPIA's train_clip.csv and val_clip.csv); lines starting with # are comments (POP909's val_songs.txt)."""
+    text = [line for line in Path(path).read_text().splitlines() if not line.startswith("#")]
     if text and "," in text[0]:
         rows = list(csv.DictReader(text))
         column = next((c for c in ("clip_name", "file", "name", "filename") if rows and c in rows[0]), None)
         if column is None:
             raise ValueError(f"{path}: the header names no clip_name, file or name column")
         return [row[column].strip() for row in rows if row[column].strip()]
-    return [line.strip() for line in text if line.strip() and not line.startswith("#")]
+    return [line.strip() for line in text if line.strip()]
 
 
 def midi_files(folder: Path, names: Iterable[str] | None = None) -> list[Path]:
