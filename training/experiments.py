@@ -398,10 +398,13 @@ def swap_score(similarity: dict, swap: str) -> dict[str, float | None]:
 
 
 def zero_rhythm_latent(model: CDGMVAE) -> CDGMVAE:
-    """The model with the decoder's z_r input weights zeroed: it decodes the same notes whatever z_r is (a
-    model whose latents ignore the rhythm, for checking that the feature swap tells it apart)."""
+    """The model with the decoder's z_r inputs zeroed (its part of the z projection and, with the bag-of-notes
+    path, the gain of D_r's onsets on the Position tokens): it decodes the same notes whatever z_r is (a model
+    whose latents ignore the rhythm, for checking that the feature swap tells it apart)."""
     with torch.no_grad():
         model.z_proj.weight[:, : model.cfg.d_latent] = 0.0
+        if model.cfg.note_bias:
+            model.note_gain[1] = 0.0
     return model
 
 
