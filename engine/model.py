@@ -233,20 +233,19 @@ class CDGMVAE(nn.Module):
         """GPT-style N(0, 0.02) for the Transformers, embeddings and z projection. The small heads between
         pooled states, latents and local decoders keep PyTorch's fan-in init: four layers at 0.02 in a row
         leave the latents near zero and their gradients vanishing (the key decoder stayed at chance)."""
-        heads = {id(m) for enc in (self.enc_r, self.enc_k) for m in (*enc.summary_proj, enc.to_mu, enc.to_sigma)}
+        heads = {id(m) for enc in (self.enc_r, self.enc_k)
+                 for m in (*enc.summary_proj, *(enc.notes_proj or ()), enc.to_mu, enc.to_sigma)}
         heads |= {id(m) for m in (*self.rhythm_decoder, *self.key_decoder, *getattr(self, "pitch_bag", ()))}
-        notes_proj = self.enc_k.notes_proj
-        heads |= {id(m) for m in (notes_proj or ())}
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)) and id(module) not in heads:
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
-        if notes_proj is not None:
+        if self.enc_k.notes_proj is not None:
             # its output layer starts at zero: a grown model encodes exactly as before, and the gradient still
             # reaches this layer through the first one's non-zero output
-            nn.init.zeros_(notes_proj[-1].weight)
-            nn.init.zeros_(notes_proj[-1].bias)
+            nn.init.zeros_(self.enc_k.notes_proj[-1].weight)
+            nn.init.zeros_(self.enc_k.notes_proj[-1].bias)
 
     # --- encoder side -------------------------------------------------------------------------------
     def token_embedding(self, tokens: Tensor) -> Tensor:
