@@ -59,8 +59,16 @@ def write_config(path: Path, config: ModelConfig = TINY) -> str:
 class Grown(NamedTuple):
     before: dict   # the source model's weights
     after: dict    # the grown model's weights
+    folder: Path   # where the source and the grown run are
     plain: str     # the source's config file
     train: Callable[..., int]  # train(config, out, *args): `cdgmvae train` for one step on the fake dataset
+
+    def assert_the_way_back_is_refused(self, capsys, field: str) -> None:
+        """`train --init-from` the grown model with the source's config: exit 2 and one line naming `field`."""
+        capsys.readouterr()
+        assert self.train(self.plain, self.folder / "back", "--init-from", self.folder / "grown") == 2
+        err = capsys.readouterr().err
+        assert "another model config" in err and field in err and err.count("\n") == 1
 
 
 def grown_by_init_from(tmp_path: Path, plain: ModelConfig, grown: ModelConfig) -> Grown:
@@ -82,7 +90,7 @@ def grown_by_init_from(tmp_path: Path, plain: ModelConfig, grown: ModelConfig) -
     assert train(grown_path, tmp_path / "grown", "--lr", "0", "--init-from", tmp_path / "source") == 0
     before, after = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("source", "grown"))
     assert all(torch.equal(before[k], after[k]) for k in before)
-    return Grown(before, after, plain_path, train)
+    return Grown(before, after, tmp_path, plain_path, train)
 
 
 def one_thread():

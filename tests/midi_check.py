@@ -58,6 +58,12 @@ def play(events: Iterable[tuple[float, mido.Message]], flam: float = 0) -> tuple
     return sorted(notes), +faults
 
 
+def left_sounding(events: Iterable[tuple[float, mido.Message]]) -> int:
+    """How many keys are still sounding after `events` (`play`'s `unended`); a note-off of a key that is not
+    sounding, such as one whose note-on came before a recorder was connected, leaves nothing sounding."""
+    return play(events)[1]["unended"]
+
+
 def file_events(path: Path) -> list[tuple[int, mido.Message]]:
     """Every message of a MIDI file at its absolute tick, all tracks merged in file order."""
     events = []

@@ -90,10 +90,7 @@ def test_init_from_grows_a_model_into_the_bag_of_notes_path_and_refuses_the_way_
     assert torch.equal(grown.after["note_gain"], torch.zeros(2))  # a grown model decodes as its source did
     log = json.loads((tmp_path / "grown" / "log.jsonl").read_text().splitlines()[0])
     assert log["bag"] > 0
-    capsys.readouterr()
-    assert grown.train(grown.plain, tmp_path / "back", "--init-from", tmp_path / "grown") == 2
-    err = capsys.readouterr().err
-    assert "another model config" in err and "note_bias" in err and err.count("\n") == 1
+    grown.assert_the_way_back_is_refused(capsys, "note_bias")
 
 
 def test_small_bag_is_small_with_the_bag_of_notes_path():

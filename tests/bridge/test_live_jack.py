@@ -18,7 +18,7 @@ from cdgmvae.engine import vocab as V
 from cdgmvae.engine.notes import TRACK_CHANNEL, GridNote
 from live_harness import KICK, jack_port
 
-from tests.midi_check import play
+from tests.midi_check import left_sounding
 
 BPM = 240.0
 BEAT = 60.0 / BPM
@@ -48,7 +48,7 @@ def test_bars_arrive_on_time_on_their_channels_and_stop_clean(live_factory, reco
     assert programs == {0: 0, 1: 25, 2: 33, 3: 48}
 
     messages = recorder.final()
-    assert play(messages)[1]["unended"] == 0, "notes left sounding after SIGINT"
+    assert left_sounding(messages) == 0, "notes left sounding after SIGINT"
     assert any(m.type == "control_change" and m.control == 123 for _, m in messages[-10:])
     assert not [b for b in live.bars() if b["late"]], live.output()
 
@@ -63,7 +63,7 @@ def test_sigterm_also_silences(live_factory, recorder, test_clip):
     live.wait_for(r"bar 1 ", timeout=30)
     assert live.interrupt(signal.SIGTERM) == 0
     assert recorder.note_ons()
-    assert play(recorder.final())[1]["unended"] == 0
+    assert left_sounding(recorder.final()) == 0
 
 
 def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip):
@@ -85,7 +85,7 @@ def test_slow_generator_never_stalls_the_clock(live_factory, recorder, test_clip
     intervals = [b - a for a, b in zip(kicks, kicks[1:])]
     assert len(intervals) >= 4, live.output()
     assert max(abs(i - BAR) for i in intervals) < MARGIN, intervals
-    assert play(recorder.final())[1]["unended"] == 0
+    assert left_sounding(recorder.final()) == 0
 
 
 def test_the_default_model_plays_at_the_port(live_factory, recorder):
@@ -99,7 +99,7 @@ def test_the_default_model_plays_at_the_port(live_factory, recorder):
     assert len(live.bars()) >= 4
     messages = recorder.final()
     assert [m for _, m in messages if m.type == "note_on"], live.output()
-    assert play(messages)[1]["unended"] == 0
+    assert left_sounding(messages) == 0
 
 
 # A kick on the bar line and a piano note on beat 2 (a quarter into the bar), every bar.

@@ -20,7 +20,7 @@ from live_harness import free_udp_port, wait_until
 from live_harness import send_until as send_every
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from tests.midi_check import play
+from tests.midi_check import left_sounding
 
 BPM = "240"
 BAR = 4 * 60 / float(BPM)  # seconds
@@ -290,7 +290,7 @@ def test_play_panic_and_stop_over_osc(live_factory, recorder, test_clip):
     assert len([m for _, m in messages if m.type == "note_on"]) > silent_from
     resets = [m for _, m in messages if m.type == "control_change" and m.control == 123]
     assert len(resets) >= 3 * 5  # panic, stop and exit: all-notes-off on each of the five channels
-    assert play(messages)[1]["unended"] == 0
+    assert left_sounding(messages) == 0
 
 
 # -- inputs from the field: OSC 1.0 as senders really send it -----------------------------------------
