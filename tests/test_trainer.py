@@ -102,6 +102,33 @@ def test_rho_hides_labels_deterministically_and_batches_mix(data):
     assert not torch.equal(sampler[0].tokens, sampler[1].tokens)
 
 
+def test_label_hiding_and_holdout_pick_the_same_files_wherever_the_data_was_prepared(tmp_path):
+    # the same 16 EMOPIA clips (4 per quadrant), copied into two folders and prepared there: the piece ids
+    # differ (they hash the absolute path), the pieces --rho keeps labelled and --holdout holds out must not
+    clips = [path for quadrant in ("Q1", "Q2", "Q3", "Q4") for path in sorted(EMOPIA.glob(f"{quadrant}_*.mid"))[:4]]
+    picks = []
+    for folder in (tmp_path / "here" / "midis", tmp_path / "elsewhere" / "deeper" / "midis"):
+        folder.mkdir(parents=True)
+        for clip in clips:
+            shutil.copy(clip, folder / clip.name)
+        assert cli.main(["prepare", str(folder), "--out", str(folder.parent / "prepared"), "--workers", "1"]) == 0
+        train, _ = load_prepared(folder.parent / "prepared", 128)
+        kept, held = split_holdout(train, 0.25, seed=3)
+        names = {p.id: Path(json_source).name for p, json_source in _sources(folder.parent / "prepared", train)}
+        labelled = {names[p.id] for p in hide_labels(train, 0.5, seed=3) if p.labelled}
+        picks.append(({p.id for p in train}, {names[p.id] for p in held}, labelled))
+    (ids_here, held_here, labelled_here), (ids_there, held_there, labelled_there) = picks
+    assert not ids_here & ids_there
+    assert len(held_here) == 4 and held_here == held_there
+    assert len(labelled_here) == 8 and labelled_here == labelled_there
+
+
+def _sources(prepared: Path, pieces):
+    """(piece, the source path its manifest entry names), read from the manifest independently of Piece."""
+    source = {entry["id"]: entry["source"] for entry in json.loads((prepared / "manifest.json").read_text())["pieces"]}
+    return [(p, source[p.id]) for p in pieces]
+
+
 def test_holdout_is_stratified_disjoint_and_picks_the_selected_model(tmp_path, data, config):
     train, _ = load_prepared(data, TINY.bar_len)
     kept, held = split_holdout(train, 0.34, seed=0)

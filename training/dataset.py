@@ -31,6 +31,12 @@ class Piece:
     arousal: int         # 0, 1 or UNKNOWN
     valence: int
     split: str | None
+    name: str = ""       # the source file's name: what label hiding and --holdout hash, so that they pick the same
+                         # pieces whichever folder or machine prepared the data (the id hashes the absolute path)
+
+    @property
+    def stable_key(self) -> str:
+        return self.name or self.id
 
     @property
     def n_bars(self) -> int:
@@ -63,7 +69,13 @@ def _load_piece(root: Path, entry: dict, bar_len: int) -> Piece:
         tokens = np.pad(tokens, ((0, 0), (0, bar_len - tokens.shape[1])), constant_values=vocab.PAD)
     return Piece(id=str(entry["id"]), tokens=tokens.astype(np.int16), rhythm=rhythm.astype(np.float32),
                  key=key.astype(np.int64), arousal=_label(entry.get("arousal"), "arousal"),
-                 valence=_label(entry.get("valence"), "valence"), split=entry.get("split"))
+                 valence=_label(entry.get("valence"), "valence"), split=entry.get("split"),
+                 name=_source_name(entry.get("source")))
+
+
+def _source_name(source) -> str:
+    """The file name of a manifest entry's source ("data/emopia/midis/Q1_x_0.mid" -> "Q1_x_0.mid"); "" if none."""
+    return Path(str(source)).name if source else ""
 
 
 def load_prepared(root: str | Path, bar_len: int) -> tuple[list[Piece], list[Piece]]:
@@ -108,19 +120,19 @@ def _hash_unit(seed: int, piece_id: str) -> float:
 
 def hide_labels(pieces: list[Piece], rho: float | None, seed: int) -> list[Piece]:
     """Keep the labels of round(rho * len(pieces)) pieces (all labelled ones if fewer), chosen by a hash of
-    (seed, piece id), so the same pieces stay labelled across runs, resumes and ranks."""
+    (seed, source file name), so the same pieces stay labelled across runs, resumes, ranks and machines."""
     if rho is None:
         return pieces
     if not 0.0 <= rho <= 1.0:
         raise UserError(f"--rho must be between 0 and 1, not {rho}")
-    labelled = sorted((p for p in pieces if p.labelled), key=lambda p: _hash_unit(seed, p.id))
+    labelled = sorted((p for p in pieces if p.labelled), key=lambda p: _hash_unit(seed, p.stable_key))
     keep = {p.id for p in labelled[:round(rho * len(pieces))]}
     return [p if p.id in keep or not p.labelled else replace(p, arousal=UNKNOWN, valence=UNKNOWN) for p in pieces]
 
 
 def split_holdout(pieces: list[Piece], fraction: float, seed: int) -> tuple[list[Piece], list[Piece]]:
     """(training pieces, held-out pieces): round(fraction * n) of each quadrant's labelled pieces, chosen by a
-    hash of (seed, piece id), are held out of training so that a checkpoint can be picked on them without
+    hash of (seed, source file name), are held out of training so that a checkpoint can be picked on them without
     looking at the validation split."""
     if not 0.0 <= fraction < 1.0:
         raise UserError(f"--holdout must be at least 0 and below 1, not {fraction}")
@@ -130,7 +142,7 @@ def split_holdout(pieces: list[Piece], fraction: float, seed: int) -> tuple[list
             by_quadrant.setdefault((piece.arousal, piece.valence), []).append(piece)
     held = set()
     for group in by_quadrant.values():
-        group.sort(key=lambda p: _hash_unit(seed, "holdout:" + p.id))
+        group.sort(key=lambda p: _hash_unit(seed, "holdout:" + p.stable_key))
         held.update(p.id for p in group[:round(fraction * len(group))])
     if fraction and not held:
         raise UserError("--holdout needs pieces labelled with both arousal and valence; the data has none")
