@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ import pytest
 from cdgmvae.bridge.osc_spec import CONTROLS, EMOTIONS, PITCH_NAMES, TABLE
 from cdgmvae.engine.emotion import DEFAULT_KEY_STRENGTH
 from cdgmvae.max4live import build, make_patch
+
+from tests.bridge.live_harness import free_udp_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MAXPAT = ROOT / "max4live" / "cdgmvae.maxpat"
@@ -385,12 +386,6 @@ def test_rebuilding_gives_the_same_bytes(tmp_path):
 
 
 # --- End to end: the device's messages, sent with oscsend, steer a running `cdgmvae live` ---
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class OscDump:
     """`oscdump` on a port; a thread collects (bar, address, value), bar being the last fb/bar seen."""
