@@ -20,7 +20,9 @@ Every piece is read from its MIDI file with mido (training/quality.py), not with
 judge columns are the reference classifier (training/baseline.json) on the pieces read back: how often
 it hears the valence and the arousal asked for. Novelty: the largest share of a 4-bar span's notes (with
 at least --min-span-notes notes) found under one transposition in a 4-bar span of a training piece
-(default: EMOPIA's training clips); the real row shows what unseen human music scores.
+(default: EMOPIA's training clips); the real row shows what unseen human music scores. Novelty both ways:
+the notes in common over the larger of the two spans, so that a replayed span scores high and a sparse span
+lying inside a dense training span does not.
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ COLUMNS = (("h1", "H1", ".2f"), ("h4", "H4", ".2f"), ("gs", "GS", ".3f"), ("key_
            ("velocity", "velocity", ".0f"), ("polyphony", "polyphony", ".2f"), ("empty_bars", "empty bars", ".3f"),
            ("stacked", "stacked", ".4f"), ("judge_valence", "judge valence", ".2f"),
            ("judge_arousal", "judge arousal", ".2f"), ("novelty", "novelty (max overlap)", ".2f"),
+           ("novelty_both_ways", "novelty both ways", ".2f"),
            ("note_f1", "rebuild note F1", ".3f"), ("pitch_class_f1", "rebuild pitch-class F1", ".3f"))
 
 
@@ -67,10 +70,16 @@ def files_of(folder: Path, names_file: Path | None) -> list[Path]:
 
 
 def novelty(index: NoveltyIndex, pieces, min_notes: int) -> dict:
-    overlaps = [index.largest_overlap(p, min_notes) for p in pieces]
-    worst = max(overlaps, key=lambda o: o.share)
-    return {"novelty": worst.share, "novelty_where": asdict(worst),
-            "novelty_mean": float(np.mean([o.share for o in overlaps]))}
+    """The largest overlap of a generated span with a training span (issue 14's measure), where it is, and the
+    same both ways (over the larger of the two spans' notes: a replayed span scores high, a sparse one inside a
+    dense training span does not)."""
+    row = {}
+    for suffix, both_ways in (("", False), ("_both_ways", True)):
+        overlaps = [index.largest_overlap(p, min_notes, both_ways) for p in pieces]
+        worst = max(overlaps, key=lambda o: o.share)
+        row |= {f"novelty{suffix}": worst.share, f"novelty{suffix}_where": asdict(worst),
+                f"novelty{suffix}_mean": float(np.mean([o.share for o in overlaps]))}
+    return row
 
 
 def measure_set(pieces, index: NoveltyIndex | None, min_notes: int) -> dict:
@@ -234,11 +243,12 @@ def main() -> None:
         return
     print(markdown(rows))
     for name, r in rows.items():
-        where = r.get("novelty_where")
-        if where and where["share"]:
-            print(f"{name}: largest overlap {where['share']:.2f} of {where['notes']} notes, {where['piece']} bar "
-                  f"{where['bar'] + 1} ~ {where['source']} bar {where['source_bar'] + 1}, "
-                  f"transposed {where['transposition']:+d}")
+        for what, key in (("largest overlap", "novelty_where"), ("both ways", "novelty_both_ways_where")):
+            where = r.get(key)
+            if where and where["share"]:
+                print(f"{name}: {what} {where['share']:.2f}, {where['notes']} notes of {where['piece']} bar "
+                      f"{where['bar'] + 1} ~ {where['source_notes']} notes of {where['source']} bar "
+                      f"{where['source_bar'] + 1}, transposed {where['transposition']:+d}")
     if skipped:
         print(f"skipped {len(skipped)} files: " + "; ".join(skipped[:5]), file=sys.stderr)
     print(f"{report['seconds']:.0f} s; generated files in {out}")

@@ -142,6 +142,22 @@ def test_a_partly_copied_span_overlaps_by_its_copied_share(tmp_path, training):
     assert training.largest_overlap(read_midi(piano(tmp_path, "few.mid", span(0)[:4])), min_notes=8).share == 0.0
 
 
+def test_both_ways_a_sparse_span_inside_a_dense_one_is_not_recalled_but_a_copy_is(tmp_path):
+    # a training span that plays every 16th of four bars on three pitches holds any sparse figure on them
+    dense = [(o, 1, p) for o in range(64) for p in (60, 64, 67)]
+    index = NoveltyIndex([read_midi(piano(tmp_path, "dense.mid", dense))])
+    sparse = read_midi(piano(tmp_path, "sparse.mid", [(4 * i, 1, (60, 64, 67)[i % 3]) for i in range(12)]))
+    one_way = index.largest_overlap(sparse, min_notes=8)
+    assert one_way.share == 1.0 and one_way.source_notes == 192
+    both_ways = index.largest_overlap(sparse, min_notes=8, both_ways=True)
+    assert both_ways.share == pytest.approx(12 / 192) and both_ways.notes == 12
+    replay = read_midi(piano(tmp_path, "replay.mid", dense))
+    assert index.largest_overlap(replay, min_notes=8, both_ways=True).share == 1.0
+    # and the other way round: a dense span played over a sparse training span
+    sparse_index = NoveltyIndex([sparse])
+    assert sparse_index.largest_overlap(replay, min_notes=8, both_ways=True).share == pytest.approx(12 / 192)
+
+
 def test_bench_table_on_folders_of_hand_built_pieces(tmp_path):
     """bench/quality.py without a model: the real and a generated folder, measured and printed as JSON."""
     real, generated, train = (tmp_path / name for name in ("real", "generated", "train"))
@@ -157,6 +173,7 @@ def test_bench_table_on_folders_of_hand_built_pieces(tmp_path):
     real_row, generated_row = rows["real: real (all)"], rows[f"generated: {generated}"]
     assert real_row["h1"] == pytest.approx(2.75) and real_row["pieces"] == 1
     assert generated_row["novelty"] == 1.0 and generated_row["novelty_where"]["transposition"] == 2
+    assert generated_row["novelty_both_ways"] == 1.0 and generated_row["novelty_both_ways_where"]["source_notes"] == 12
 
 
 class PerfectRebuild:

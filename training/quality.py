@@ -22,7 +22,9 @@ first bar holding a note as bar 0. The measures:
   each note matched once) and pitch-class F1 of each bar (the bars' pitch-class sets, counts summed over
   the bars).
 - Novelty (`NoveltyIndex`): the largest share of a 4-bar span's notes (pitch and onset on the 16th grid)
-  found, under one transposition, in a 4-bar span of a training piece.
+  found, under one transposition, in a 4-bar span of a training piece (issue 14's measure). Both ways: the
+  shared notes over the larger of the two spans, so that a sparse span inside a dense training span (which
+  holds many figures by chance) does not count as recalled, and a replayed span still does.
 
 Drums (MIDI channel 10) have no pitch class: they count for onsets (GS, notes per bar, empty bars,
 stacked notes) and nowhere else.
@@ -292,13 +294,14 @@ def span_notes(piece: MidiPiece, start_bar: int, bars: int = SPAN_BARS) -> set[t
 
 @dataclass
 class Overlap:
-    share: float                  # of the span's notes found in the training span
+    share: float                  # of the span's notes found in the training span (both ways: over the larger)
     notes: int                    # notes in the generated span
     piece: str = ""               # the generated piece and its span's first bar
     bar: int = 0
     source: str = ""              # the training piece, its span's first bar, and the transposition
     source_bar: int = 0
     transposition: int = 0
+    source_notes: int = 0         # notes in the training span
 
 
 @dataclass
@@ -309,21 +312,26 @@ class NoveltyIndex:
     bars: int = SPAN_BARS
     _by_step: dict = field(default_factory=dict, repr=False)
     _spans: list = field(default_factory=list, repr=False)
+    _sizes: np.ndarray = field(default=None, repr=False)  # notes in each training span
 
     def __post_init__(self):
-        rows = []  # (step in span, span id, pitch)
+        rows, sizes = [], []  # (step in span, span id, pitch); notes per span
         for piece in self.pieces:
             for start in range(max(1, piece.n_bars - self.bars + 1)):
                 span = len(self._spans)
                 self._spans.append((piece.name, start))
-                rows += [(step, span, pitch) for step, pitch in span_notes(piece, start, self.bars)]
+                notes = span_notes(piece, start, self.bars)
+                rows += [(step, span, pitch) for step, pitch in notes]
+                sizes.append(len(notes))
+        self._sizes = np.array(sizes, dtype=np.int64)
         table = np.array(rows, dtype=np.int64).reshape(-1, 3)
         for step in np.unique(table[:, 0]):
             chosen = table[table[:, 0] == step]
             self._by_step[int(step)] = (chosen[:, 1], chosen[:, 2])
 
-    def span_overlap(self, notes: set[tuple[int, int]]) -> tuple[float, int, int]:
-        """(largest share, training span id, transposition) for one span's notes."""
+    def span_overlap(self, notes: set[tuple[int, int]], both_ways: bool = False) -> tuple[float, int, int]:
+        """(largest share, training span id, transposition) for one span's notes; both_ways divides the notes
+        in common by the larger span's notes instead of by this span's."""
         if not notes or not self._spans:
             return 0.0, -1, 0
         keys = []
@@ -334,21 +342,24 @@ class NoveltyIndex:
         if not keys:
             return 0.0, -1, 0
         counts = np.bincount(np.concatenate(keys))
-        best = int(counts.argmax())
-        return counts[best] / len(notes), best // 256, best % 256 - 128
+        sizes = np.maximum(len(notes), self._sizes[np.arange(len(counts)) // 256]) if both_ways else len(notes)
+        shares = counts / sizes
+        best = int(shares.argmax())
+        return float(shares[best]), best // 256, best % 256 - 128
 
-    def largest_overlap(self, piece: MidiPiece, min_notes: int = 1) -> Overlap:
+    def largest_overlap(self, piece: MidiPiece, min_notes: int = 1, both_ways: bool = False) -> Overlap:
         """The span of `piece` (a span starting at each bar, with at least `min_notes` notes) whose notes are
-        most found in one training span; share 0 if no span has enough notes."""
+        most found in one training span (both ways: see `span_overlap`); share 0 if no span has enough notes."""
         best = Overlap(0.0, 0, piece.name)
         for start in range(max(1, piece.n_bars - self.bars + 1)):
             notes = span_notes(piece, start, self.bars)
             if len(notes) < min_notes:
                 continue
-            share, span, shift = self.span_overlap(notes)
+            share, span, shift = self.span_overlap(notes, both_ways)
             if share > best.share:
                 source, source_bar = self._spans[span]
-                best = Overlap(float(share), len(notes), piece.name, start, source, source_bar, shift)
+                best = Overlap(float(share), len(notes), piece.name, start, source, source_bar, shift,
+                               int(self._sizes[span]))
         return best
 
 
