@@ -74,8 +74,8 @@ def novelty(index: NoveltyIndex, pieces, min_notes: int) -> dict:
     same both ways (over the larger of the two spans' notes: a replayed span scores high, a sparse one inside a
     dense training span does not)."""
     row = {}
-    for suffix, both_ways in (("", False), ("_both_ways", True)):
-        overlaps = [index.largest_overlap(p, min_notes, both_ways) for p in pieces]
+    found = [index.largest_overlaps(p, min_notes) for p in pieces]
+    for suffix, overlaps in zip(("", "_both_ways"), zip(*found)):
         worst = max(overlaps, key=lambda o: o.share)
         row |= {f"novelty{suffix}": worst.share, f"novelty{suffix}_where": asdict(worst),
                 f"novelty{suffix}_mean": float(np.mean([o.share for o in overlaps]))}

@@ -42,6 +42,8 @@ def write_fake_dataset(root: Path, n_train: int = 12, n_val: int = 4, n_unlabell
         piece_id = f"piece{i:03d}"
         np.savez(root / "pieces" / f"{piece_id}.npz", tokens=tokens, rhythm=rhythm, key=key)
         labelled = split is not None
+        # the source's file name is the id: --rho and --holdout hash it, and the trainer tests' steps and lr are
+        # chosen for the pieces that hash picks
         entries.append({"id": piece_id, "source": f"fake/{piece_id}", "file": f"pieces/{piece_id}.npz",
                         "bars": n_bars, "arousal": arousal if labelled else None,
                         "valence": valence if labelled else None, "split": split})

@@ -329,38 +329,46 @@ class NoveltyIndex:
             chosen = table[table[:, 0] == step]
             self._by_step[int(step)] = (chosen[:, 1], chosen[:, 2])
 
-    def span_overlap(self, notes: set[tuple[int, int]], both_ways: bool = False) -> tuple[float, int, int]:
-        """(largest share, training span id, transposition) for one span's notes; both_ways divides the notes
-        in common by the larger span's notes instead of by this span's."""
+    def span_overlaps(self, notes: set[tuple[int, int]]) -> tuple[tuple[float, int, int], tuple[float, int, int]]:
+        """(largest share, training span id, transposition) for one span's notes, one way (the notes in common
+        over this span's notes) and both ways (over the larger span's notes), from one count of the notes in
+        common with every training span under every transposition."""
         if not notes or not self._spans:
-            return 0.0, -1, 0
+            return (0.0, -1, 0), (0.0, -1, 0)
         keys = []
         for step, pitch in notes:
             if step in self._by_step:
                 spans, pitches = self._by_step[step]
                 keys.append(spans * 256 + (pitches - pitch + 128))  # 256 transpositions per span
         if not keys:
-            return 0.0, -1, 0
+            return (0.0, -1, 0), (0.0, -1, 0)
         counts = np.bincount(np.concatenate(keys))
-        sizes = np.maximum(len(notes), self._sizes[np.arange(len(counts)) // 256]) if both_ways else len(notes)
-        shares = counts / sizes
-        best = int(shares.argmax())
-        return float(shares[best]), best // 256, best % 256 - 128
+        found = []
+        for sizes in (len(notes), np.maximum(len(notes), self._sizes[np.arange(len(counts)) // 256])):
+            shares = counts / sizes
+            best = int(shares.argmax())
+            found.append((float(shares[best]), best // 256, best % 256 - 128))
+        return found[0], found[1]
 
-    def largest_overlap(self, piece: MidiPiece, min_notes: int = 1, both_ways: bool = False) -> Overlap:
+    def largest_overlaps(self, piece: MidiPiece, min_notes: int = 1) -> tuple[Overlap, Overlap]:
         """The span of `piece` (a span starting at each bar, with at least `min_notes` notes) whose notes are
-        most found in one training span (both ways: see `span_overlap`); share 0 if no span has enough notes."""
-        best = Overlap(0.0, 0, piece.name)
+        most found in one training span, one way and both ways (see `span_overlaps`); share 0 if no span has
+        enough notes."""
+        best = [Overlap(0.0, 0, piece.name), Overlap(0.0, 0, piece.name)]
         for start in range(max(1, piece.n_bars - self.bars + 1)):
             notes = span_notes(piece, start, self.bars)
             if len(notes) < min_notes:
                 continue
-            share, span, shift = self.span_overlap(notes, both_ways)
-            if share > best.share:
-                source, source_bar = self._spans[span]
-                best = Overlap(float(share), len(notes), piece.name, start, source, source_bar, shift,
-                               int(self._sizes[span]))
-        return best
+            for way, (share, span, shift) in enumerate(self.span_overlaps(notes)):
+                if share > best[way].share:
+                    source, source_bar = self._spans[span]
+                    best[way] = Overlap(share, len(notes), piece.name, start, source, source_bar, shift,
+                                        int(self._sizes[span]))
+        return best[0], best[1]
+
+    def largest_overlap(self, piece: MidiPiece, min_notes: int = 1, both_ways: bool = False) -> Overlap:
+        """One of `largest_overlaps`: both ways or one way."""
+        return self.largest_overlaps(piece, min_notes)[both_ways]
 
 
 # --- folders --------------------------------------------------------------------------------------------
