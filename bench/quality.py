@@ -1,7 +1,7 @@
 """How generated pieces compare with real ones: one table of the measures of training/quality.py.
 
     python bench/quality.py [--priors mixture default] [--guidance 0 3] [--pieces 8] [--bars 16]
-                            [--rebuild 32 [--rebuild-every K] [--rebuild-bars N]]
+                            [--rebuild 32 [--rebuild-every K] [--rebuild-bars N] [--rebuild-candidates K]]
                             [--generated DIR ...] [--real DIR --real-list FILE]
                             [--train DIR --train-list FILE] [--checkpoint C] [--out DIR] [--json]
 
@@ -14,7 +14,8 @@ Rows:
   --pieces pieces of --bars bars per quadrant, seeds --seed.., written as MIDI files and read back;
 - with --arousal-levels: per prior, --pieces pieces at valence 0.5 and each arousal level;
 - rebuild: --rebuild reference pieces through `transfer --lambda 0` at temperature 0.3, per guidance
-  strength, scored against their sources (note F1, per-bar pitch-class F1).
+  strength, scored against their sources (note F1, per-bar pitch-class F1); with --rebuild-candidates K,
+  `transfer --candidates K` (each bar the one of K whose encoding lies nearest its latents).
 
 Every piece is read from its MIDI file with mido (training/quality.py), not with the project's codec. The
 judge columns are the reference classifier (training/baseline.json) on the pieces read back: how often
@@ -184,6 +185,8 @@ def main() -> None:
                         help="rebuild every K-th reference piece, so that a few span the list (default 1)")
     parser.add_argument("--rebuild-bars", type=int, metavar="N",
                         help="rebuild only the first N bars of each (default: whole pieces)")
+    parser.add_argument("--rebuild-candidates", type=int, default=1, metavar="K",
+                        help="rebuild as `transfer --candidates K` does (default 1)")
     parser.add_argument("--min-span-notes", type=int, default=8,
                         help="novelty looks at 4-bar spans of at least this many notes (default 8)")
     parser.add_argument("--no-novelty", action="store_true", help="skip the novelty search")
@@ -229,11 +232,12 @@ def main() -> None:
             files = generate_levels(generator, out / f"{label.split()[0]}-{len(rows)}-arousal{arousal:g}",
                                     args.pieces, args.bars, arousal, args.seed)
             rows[f"{label}, valence 0.5, arousal {arousal:g}"] = measure_set(read_folder(files)[0], None, 0)
-    if generator is not None:
-        generator.prior = None  # rebuilding decodes the sources' own latents
+    if args.rebuild:  # rebuilding decodes the sources' own latents: no prior
+        generator = Generator(generator.model, seed=0, backend=args.backend, candidates=args.rebuild_candidates)
+    chosen = f", {args.rebuild_candidates} candidates" if args.rebuild_candidates > 1 else ""
     for strength in args.guidance if args.rebuild else []:
         generator.controls = Controls(key_strength=strength)
-        rows[f"rebuild (lambda 0, T {REBUILD_TEMPERATURE}), key guidance {strength:g}"] = rebuild(
+        rows[f"rebuild (lambda 0, T {REBUILD_TEMPERATURE}{chosen}), key guidance {strength:g}"] = rebuild(
             generator, real_files[:: args.rebuild_every][: args.rebuild], out / f"rebuild-key{strength:g}",
             args.rebuild_bars)
     report = {"rows": rows, "skipped": skipped, "seconds": round(time.perf_counter() - started, 1),

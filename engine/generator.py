@@ -81,6 +81,10 @@ class Generator:
         # its own chain). Measured in MODEL.md.
         self.state_from_bars: bool | None = None
         self.candidates = candidates
+        # decode_latents' state: candidates are chosen by their encoding, after the encoders' memory of the
+        # bars kept so far
+        self.fitting_latents = False
+        self.encoder_memory: tuple[BarMemory, BarMemory] | None = None
         self.controls = controls
         self.min_tokens = min_tokens  # benchmarks hold EOS back to get full bars
         self.cache = BarCache(decoding_model(backend, model), candidates)
@@ -231,10 +235,7 @@ class Generator:
         if c.key_strength:
             bias = pitch_bias(self.model.token_pitch_class, self.tonic, valence, c.key_strength,
                               self.guidance_profile())
-        memory = self.memory
-        if memory is not None and memory.mask.shape[0] != self.candidates:
-            memory = BarMemory([s.expand(self.candidates, -1, -1) for s in memory.states],
-                               memory.mask.expand(self.candidates, -1))
+        memory = self.memory.expanded(self.candidates) if self.memory is not None else None
         self.cache.start_bar(self.model.z_injection(z_r, z_k), memory, bias, self.model.note_logit_bias(z_r, z_k))
         clocks = race_clocks(self.cache.M, self.candidates, V.VOCAB_SIZE, self.rng, self.device)
         settings = [torch.tensor(value, device=self.device) for value in (c.temperature, c.top_p)]
@@ -244,24 +245,39 @@ class Generator:
         best = self._choose(tokens, z_r, z_k)
         if self.prior is not None:
             self.z_r, self.z_k = z_r[best].clone(), z_k[best].clone()  # the prior's state
-        self.memory = BarMemory([s[best: best + 1].clone() for s in self.cache.states],
-                                (self.cache.tokens[best: best + 1] != V.PAD))
+        self.memory = BarMemory(self.cache.states, self.cache.tokens != V.PAD).row(best)
         bars = [until_eos(row) for row in tokens.tolist()]
         return Bar(bars[best], codec.bar_notes(bars[best]), codec.bar_tempo(bars[best]), valence, arousal,
                    time.perf_counter() - started, bars[:best] + bars[best + 1:])
 
     def _choose(self, tokens: Tensor, z_r: Tensor, z_k: Tensor) -> int:
-        """With several candidates, the one whose inferred emotion is closest to the target."""
+        """With several candidates, the one whose inferred emotion is closest to the target; while decoding
+        given latents (`decode_latents`), the one whose encoding lies nearest them (`_nearest_encoding`)."""
         if self.candidates == 1:
             return 0
         padded = torch.full((self.candidates, 1, self.model.cfg.bar_len), V.PAD, dtype=torch.long,
                             device=self.device)
         padded[:, 0, : tokens.shape[1]] = tokens
+        if self.fitting_latents:
+            return self._nearest_encoding(padded, z_r, z_k)
         log_q_a, log_q_v = self.model.infer_emotion(padded, torch.ones(self.candidates, 1, dtype=torch.bool,
                                                                        device=self.device))
         target = torch.tensor([self.controls.arousal, self.controls.valence], device=self.device)
         inferred = torch.stack([log_q_a[:, 1].exp(), log_q_v[:, 1].exp()], dim=1)
         return int((inferred - target).abs().sum(-1).argmin())
+
+    def _nearest_encoding(self, padded: Tensor, z_r: Tensor, z_k: Tensor) -> int:
+        """Analysis by synthesis: encode each candidate bar [K, 1, L] after the bars kept so far (the encoders'
+        memory of them, as the source was encoded) and keep the one whose posterior means lie nearest the
+        bar's latents z_r, z_k [K, l] (squared Euclidean distance over both)."""
+        memory = self.encoder_memory
+        if memory is not None:
+            memory = tuple(m.expanded(self.candidates) for m in memory)
+        latents = self.model.encode(padded, memory)
+        distance = (latents.mu_r[:, 0] - z_r).pow(2).sum(-1) + (latents.mu_k[:, 0] - z_k).pow(2).sum(-1)
+        best = int(distance.argmin())
+        self.encoder_memory = tuple(m.row(best) for m in latents.memory)
+        return best
 
     def position_of(self, z_r: Tensor, z_k: Tensor) -> tuple[float, float]:
         """(valence, arousal) of latents: their projection on the low->high line of each factor, in [0, 1]."""
@@ -300,17 +316,22 @@ class Generator:
 
     def decode_latents(self, z_r: Tensor, z_k: Tensor, tonic: int | None = None, progress: bool = False
                        ) -> list[Bar]:
-        """A new piece from per-bar latents [n, l] (one candidate per bar, so no choosing), in the key of
-        `tonic` (default: drawn). `progress`: a bar on stderr for PROGRESS_BARS bars or more."""
+        """A new piece from per-bar latents [n, l], in the key of `tonic` (default: drawn). With K candidates
+        each bar is decoded K times and the one whose encoding lies nearest its latents is kept, so the
+        piece says more of what its latents say. `progress`: a bar on stderr for PROGRESS_BARS bars or more."""
         self.reset(int(torch.randint(0, 2**31, (1,), generator=self.rng, device=self.device)))
         if tonic is not None:
             self.tonic = tonic
         out = []
-        with progress_bar(len(z_r), "generating", progress) as shown:
-            for i in range(len(z_r)):
-                out.append(self.decode_bar(z_r[i: i + 1].expand(self.candidates, -1),
-                                           z_k[i: i + 1].expand(self.candidates, -1)))
-                shown.update()
+        self.fitting_latents, self.encoder_memory = True, None
+        try:
+            with progress_bar(len(z_r), "generating", progress) as shown:
+                for i in range(len(z_r)):
+                    out.append(self.decode_bar(z_r[i: i + 1].expand(self.candidates, -1),
+                                               z_k[i: i + 1].expand(self.candidates, -1)))
+                    shown.update()
+        finally:
+            self.fitting_latents, self.encoder_memory = False, None
         return out
 
     def transfer(self, bars: Sequence[Sequence[int]], valence: float, arousal: float, lam: float,

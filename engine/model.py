@@ -87,9 +87,19 @@ class Latents:
 
 @dataclass
 class BarMemory:
-    """A bar's per-layer decoder inputs [B, n, d] and which of its n positions are real tokens [B, n]."""
+    """A bar's per-layer inputs [B, n, d] and which of its n positions are real tokens [B, n]."""
     states: list[Tensor]
     mask: Tensor
+
+    def expanded(self, rows: int) -> BarMemory:
+        """The memory of one piece (B = 1) shared by `rows` candidates decoded or encoded at once."""
+        if self.mask.shape[0] == rows:
+            return self
+        return BarMemory([s.expand(rows, -1, -1) for s in self.states], self.mask.expand(rows, -1))
+
+    def row(self, index: int) -> BarMemory:
+        """Candidate `index`'s memory alone (B = 1), copied so the batch it came from can be reused."""
+        return BarMemory([s[index: index + 1].clone() for s in self.states], self.mask[index: index + 1].clone())
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 import torch
 from cdgmvae.engine import codec
 from cdgmvae.engine.controls import Controls
-from cdgmvae.engine.generator import Generator
+from cdgmvae.engine.generator import Generator, tokens_tensor
 from cdgmvae.engine.key_guidance import tonic_of
 from helpers_model import one_thread
 
@@ -144,3 +144,26 @@ def test_each_bar_moves_toward_the_target_by_lambda():
     for n in (1, 2, 3):
         bar = glide.next_bar()
         assert (bar.valence, bar.arousal) == pytest.approx((1 - 0.75 ** n, 0.75 ** n), abs=1e-5), n
+
+
+def test_candidates_keep_the_bar_whose_encoding_is_nearest_its_latents(sources):
+    """With K candidates, decoding given latents keeps in each bar the candidate whose posterior means, encoded
+    after the bars kept before it, lie nearest that bar's latents (analysis by synthesis). Checked by
+    encoding each candidate's whole piece so far in one call, not with the generator's carried memory."""
+    bars = sources[(0, 1)]
+    probe = generator()
+    z_r, z_k, _, _ = probe.encode_piece(bars)
+    out = Generator.load(seed=0, candidates=4).decode_latents(z_r, z_k, tonic_of(bars))
+    margins = []
+    for i, bar in enumerate(out):
+        kept = [b.tokens for b in out[:i]]
+        assert len(bar.alternatives) == 3
+        distances = []
+        for candidate in [bar.tokens] + bar.alternatives:
+            with torch.no_grad():
+                latents = probe.model.encode(tokens_tensor(kept + [candidate], probe.model.cfg.bar_len, "cpu"))
+            distances.append(float((latents.mu_r[0, -1] - z_r[i]).pow(2).sum()
+                                   + (latents.mu_k[0, -1] - z_k[i]).pow(2).sum()))
+        assert distances[0] <= min(distances[1:]) + 1e-4, (i, distances)
+        margins.append(min(distances[1:]) - distances[0])
+    assert max(margins) > 1e-2, margins   # the candidates differ, so the choice was a real one

@@ -45,7 +45,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "valence and minor for low; 0 turns it off and leaves the model's own choice "
                              "(default %(default)s)")
     parser.add_argument("--candidates", type=int, default=1, metavar="K",
-                        help="decode K bars at once and keep the one closest to the target emotion (default 1)")
+                        help="decode K bars at once and keep the best: in generate and live the one whose "
+                             "emotion is closest to the target; in transfer and swap the one whose encoding "
+                             "lies nearest the bar's latents, so the result keeps more of them (default 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
 
 
