@@ -232,8 +232,10 @@ def main() -> None:
             files = generate_levels(generator, out / f"{label.split()[0]}-{len(rows)}-arousal{arousal:g}",
                                     args.pieces, args.bars, arousal, args.seed)
             rows[f"{label}, valence 0.5, arousal {arousal:g}"] = measure_set(read_folder(files)[0], None, 0)
-    if args.rebuild:  # rebuilding decodes the sources' own latents: no prior
-        generator = Generator(generator.model, seed=0, backend=args.backend, candidates=args.rebuild_candidates)
+    if args.rebuild:
+        if args.rebuild_candidates != generator.candidates:  # the decoder's cache is built for K rows
+            generator = Generator(generator.model, seed=0, backend=args.backend, candidates=args.rebuild_candidates)
+        generator.prior = None  # rebuilding decodes the sources' own latents
     chosen = f", {args.rebuild_candidates} candidates" if args.rebuild_candidates > 1 else ""
     for strength in args.guidance if args.rebuild else []:
         generator.controls = Controls(key_strength=strength)
